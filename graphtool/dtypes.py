@@ -1,0 +1,89 @@
+"""TensorFlow data types: enum numbers, short names and numpy equivalents.
+
+A ``DType`` is an ``IntEnum`` (so it compares equal to the raw ``DataType``
+number stored in protobufs) whose ``str()`` is TensorFlow's short name
+(``float32``), the spelling used in rule files and reports.
+"""
+from __future__ import annotations
+
+import enum
+
+import ml_dtypes
+import numpy as np
+
+from graphtool.errors import GraphtoolError
+from graphtool.proto.schema import DATA_TYPES
+
+_SHORT_NAMES = {
+    "DT_FLOAT": "float32", "DT_DOUBLE": "float64", "DT_HALF": "float16",
+    "DT_BFLOAT16": "bfloat16", "DT_INT8": "int8", "DT_INT16": "int16", "DT_INT32": "int32",
+    "DT_INT64": "int64", "DT_UINT8": "uint8", "DT_UINT16": "uint16", "DT_UINT32": "uint32",
+    "DT_UINT64": "uint64", "DT_BOOL": "bool", "DT_STRING": "string",
+    "DT_COMPLEX64": "complex64", "DT_COMPLEX128": "complex128", "DT_RESOURCE": "resource",
+    "DT_VARIANT": "variant", "DT_QINT8": "qint8", "DT_QUINT8": "quint8", "DT_QINT16": "qint16",
+    "DT_QUINT16": "quint16", "DT_QINT32": "qint32", "DT_INVALID": "invalid",
+    "DT_FLOAT8_E5M2": "float8_e5m2", "DT_FLOAT8_E4M3FN": "float8_e4m3fn",
+    "DT_FLOAT8_E4M3FNUZ": "float8_e4m3fnuz", "DT_FLOAT8_E4M3B11FNUZ": "float8_e4m3b11fnuz",
+    "DT_FLOAT8_E5M2FNUZ": "float8_e5m2fnuz", "DT_INT4": "int4", "DT_UINT4": "uint4",
+    "DT_INT2": "int2", "DT_UINT2": "uint2",
+}
+
+DType = enum.IntEnum("DType", {_SHORT_NAMES[k]: v for k, v in DATA_TYPES.items()})
+DType.__str__ = lambda self: self.name  # type: ignore[method-assign]
+DType.__doc__ = "A TensorFlow DataType; str() gives the short name, e.g. 'float32'."
+
+_NUMPY = {
+    DType.float32: np.float32, DType.float64: np.float64, DType.float16: np.float16,
+    DType.bfloat16: ml_dtypes.bfloat16, DType.int8: np.int8, DType.int16: np.int16,
+    DType.int32: np.int32, DType.int64: np.int64, DType.uint8: np.uint8,
+    DType.uint16: np.uint16, DType.uint32: np.uint32, DType.uint64: np.uint64,
+    DType.bool: np.bool_, DType.string: np.object_, DType.complex64: np.complex64,
+    DType.complex128: np.complex128, DType.qint8: np.int8, DType.quint8: np.uint8,
+    DType.qint16: np.int16, DType.quint16: np.uint16, DType.qint32: np.int32,
+    DType.float8_e5m2: ml_dtypes.float8_e5m2, DType.float8_e4m3fn: ml_dtypes.float8_e4m3fn,
+    DType.int4: ml_dtypes.int4, DType.uint4: ml_dtypes.uint4,
+}
+_FROM_NUMPY = {np.dtype(v): k for k, v in reversed(list(_NUMPY.items()))
+               if not k.name.startswith("q")}
+
+
+def as_dtype(value) -> DType:
+    """Accept a DType, a DataType number (refs folded), 'float32', 'DT_FLOAT' or a numpy dtype."""
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        number = int(value)
+        number = number - 100 if number > 100 else number
+        try:
+            return DType(number)
+        except ValueError:
+            raise GraphtoolError(f"unknown TensorFlow DataType number {value}") from None
+    if isinstance(value, str):
+        name = value[3:] if value.startswith("DT_") else value
+        name = name[:-4] if name.endswith("_REF") else name
+        if value.startswith("DT_") and f"DT_{name}" in _SHORT_NAMES:
+            return DType[_SHORT_NAMES[f"DT_{name}"]]
+        if name in DType.__members__:
+            return DType[name]
+        aliases = {"float": DType.float32, "double": DType.float64, "half": DType.float16}
+        if name in aliases:
+            return aliases[name]
+        raise GraphtoolError(f"unknown data type {value!r}; use a name like 'float32' or 'int32'")
+    try:
+        return _FROM_NUMPY[np.dtype(value)]
+    except (TypeError, KeyError):
+        raise GraphtoolError(f"no TensorFlow data type for {value!r}") from None
+
+
+def to_numpy(dtype) -> np.dtype:
+    """The numpy dtype holding values of a TensorFlow dtype."""
+    dt = as_dtype(dtype)
+    if dt not in _NUMPY:
+        raise GraphtoolError(f"data type {dt} has no numpy equivalent")
+    return np.dtype(_NUMPY[dt])
+
+
+def tf_name(dtype) -> str:
+    """'DT_FLOAT' style name, as text-format GraphDefs spell it."""
+    dt = as_dtype(dtype)
+    return next(k for k, v in DATA_TYPES.items() if v == int(dt))

@@ -1,0 +1,627 @@
+"""The graph model: a GraphDef with an editing API that keeps itself consistent.
+
+GraphDef edges are strings (``name``, ``name:port``, ``^name`` for control).
+Code that edits those strings by hand ends up with dangling names, lost ports
+and lists mutated while iterated.  Here every edit goes through ``Graph`` and
+``Node`` methods that keep a consumer index in sync, iteration always runs over
+snapshots, and removed nodes refuse further use.
+
+The protobuf messages stay the storage: a ``Node`` wraps its ``NodeDef``
+without copying it, so loading and saving cost little more than protobuf's own
+parse and serialize.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import re
+from collections import Counter
+from typing import Iterable, Iterator, NamedTuple
+
+import numpy as np
+
+from graphtool import attrs as attr_codec
+from graphtool.errors import GraphtoolError, did_you_mean
+from graphtool.proto import GraphDef, NodeDef
+from graphtool.tensors import from_array, to_array
+
+# Ops that produce no tensors: a node of these kinds is never a graph output.
+_NO_OUTPUT_OPS = frozenset({"NoOp", "Assert", "SaveV2", "Save", "Print", "PrintV2"})
+# Ops that define graph inputs.
+INPUT_OPS = frozenset({"Placeholder"})
+
+
+class TensorRef(NamedTuple):
+    """One endpoint of an edge: ``node`` output ``port``, or a control edge."""
+    node: str
+    port: int = 0
+    control: bool = False
+
+    def __str__(self) -> str:
+        if self.control:
+            return "^" + self.node
+        return self.node if self.port == 0 else f"{self.node}:{self.port}"
+
+
+_PORT = re.compile(r"^(.*):(\d+)$")
+
+
+def parse_ref(text: str) -> TensorRef:
+    """``'a'``, ``'a:1'``, ``'^a'`` -> TensorRef.  ``'a:0'`` and ``'a'`` are the same tensor."""
+    if text.startswith("^"):
+        return TensorRef(text[1:], 0, True)
+    m = _PORT.match(text)
+    if m:
+        return TensorRef(m.group(1), int(m.group(2)), False)
+    return TensorRef(text, 0, False)
+
+
+def ref(node, port: int = 0) -> str:
+    """The canonical input string for output ``port`` of ``node`` (a Node or a name)."""
+    name = node.name if isinstance(node, Node) else node
+    return str(TensorRef(name, port))
+
+
+def _producer(text: str) -> str:
+    return parse_ref(text).node
+
+
+class Node:
+    """A view of one NodeDef inside a Graph.  Inputs change only through this API."""
+
+    __slots__ = ("_graph", "_msg", "_alive")
+
+    def __init__(self, graph: "Graph", msg):
+        self._graph = graph
+        self._msg = msg
+        self._alive = True
+
+    def __repr__(self) -> str:
+        state = "" if self._alive else " (removed)"
+        return f"<Node {self._msg.name!r} op={self._msg.op}{state}>"
+
+    def _check(self):
+        if not self._alive:
+            raise GraphtoolError(f"node {self._msg.name!r} was removed from the graph")
+        return self._msg
+
+    # -- identity -----------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._msg.name
+
+    @property
+    def op(self) -> str:
+        return self._msg.op
+
+    @op.setter
+    def op(self, value: str) -> None:
+        self._check().op = value
+        self._graph._structure_changed(name_index=False)
+
+    @property
+    def device(self) -> str:
+        return self._msg.device
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    @property
+    def graph(self) -> "Graph":
+        return self._graph
+
+    @property
+    def proto(self):
+        """The underlying NodeDef.  Edit attrs freely; change inputs via ``set_inputs``."""
+        return self._check()
+
+    def output(self, port: int = 0) -> str:
+        """Input string that refers to this node's output ``port``."""
+        return ref(self.name, port)
+
+    # -- inputs -------------------------------------------------------------
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """All input strings, data first then control (``^name``), as stored."""
+        return tuple(self._msg.input)
+
+    @property
+    def data_inputs(self) -> tuple[str, ...]:
+        return tuple(i for i in self._msg.input if not i.startswith("^"))
+
+    @property
+    def control_inputs(self) -> tuple[str, ...]:
+        """Names of the nodes this one waits for (without the ``^``)."""
+        return tuple(i[1:] for i in self._msg.input if i.startswith("^"))
+
+    def input_node(self, index: int) -> "Node":
+        """The node producing data input ``index``."""
+        return self._graph.node(_producer(self.data_inputs[index]))
+
+    def input_nodes(self) -> list["Node"]:
+        return [self._graph.node(_producer(i)) for i in self.data_inputs]
+
+    def set_inputs(self, inputs: Iterable[str]) -> None:
+        """Replace all inputs; control inputs are moved after data inputs as TF requires."""
+        self._graph._set_inputs(self, [str(i) for i in inputs])
+
+    def set_input(self, index: int, value: str) -> None:
+        """Replace data input ``index``."""
+        data = list(self.data_inputs)
+        data[index] = str(value)
+        self.set_inputs(data + ["^" + c for c in self.control_inputs])
+
+    def add_control_input(self, node) -> None:
+        name = node.name if isinstance(node, Node) else node
+        if name not in self.control_inputs:
+            self.set_inputs(list(self.inputs) + ["^" + name])
+
+    def remove_control_inputs(self) -> None:
+        self.set_inputs(self.data_inputs)
+
+    # -- outputs ------------------------------------------------------------
+    @property
+    def consumers(self) -> list["Node"]:
+        """Nodes that take any output of this node, data or control (a snapshot)."""
+        return self._graph.consumers(self.name)
+
+    # -- attrs --------------------------------------------------------------
+    def attr(self, key: str, default=attr_codec.KINDS):
+        """Decoded value of attr ``key``; ``default`` when absent (error if none given)."""
+        msg = self._check()
+        if key in msg.attr:
+            return attr_codec.decode(msg.attr[key])
+        if default is attr_codec.KINDS:
+            raise GraphtoolError(
+                f"node {self.name!r} ({self.op}) has no attr {key!r}"
+                + did_you_mean(key, msg.attr.keys()))
+        return default
+
+    def has_attr(self, key: str) -> bool:
+        return key in self._msg.attr
+
+    @property
+    def attrs(self) -> dict:
+        """All attrs decoded, sorted by key (a snapshot)."""
+        return {k: attr_codec.decode(self._msg.attr[k]) for k in sorted(self._msg.attr)}
+
+    def set_attr(self, key: str, value, kind: str | None = None) -> None:
+        """Set attr ``key`` from a Python value (see ``graphtool.attrs.encode``)."""
+        self._check().attr[key].CopyFrom(attr_codec.encode(value, kind))
+
+    def remove_attr(self, key: str) -> None:
+        msg = self._check()
+        if key in msg.attr:
+            del msg.attr[key]
+
+    # -- constants ----------------------------------------------------------
+    @property
+    def tensor(self) -> np.ndarray:
+        """The value of a Const node's ``value`` attr."""
+        msg = self._check()
+        if "value" not in msg.attr or msg.attr["value"].WhichOneof("value") != "tensor":
+            raise GraphtoolError(f"node {self.name!r} ({self.op}) holds no constant tensor")
+        return to_array(msg.attr["value"].tensor)
+
+    def set_tensor(self, array, dtype=None) -> None:
+        """Store ``array`` as this node's ``value`` (tensor_content) and ``dtype`` attrs."""
+        tensor = from_array(array, dtype)
+        msg = self._check()
+        msg.attr["value"].tensor.CopyFrom(tensor)
+        msg.attr["dtype"].type = tensor.dtype
+
+
+class Graph:
+    """A TensorFlow graph that can be edited safely and saved losslessly.
+
+    Build one with ``graphtool.load(path)`` or ``Graph(graph_def)``.
+    """
+
+    def __init__(self, graph_def=None, *, source: str | None = None):
+        if graph_def is None:
+            graph_def = GraphDef()
+        self._gd = graph_def
+        self.source = source
+        self._nodes: dict[str, Node] = {}
+        self._consumers: dict[str, Counter] = {}
+        self._order_changed = False
+        self._outputs: list[str] | None = None
+        duplicates = []
+        for msg in graph_def.node:
+            if msg.name in self._nodes:
+                duplicates.append(msg.name)
+                continue
+            self._nodes[msg.name] = Node(self, msg)
+        if duplicates:
+            raise GraphtoolError(
+                f"duplicate node names {sorted(set(duplicates))[:5]}: a GraphDef needs unique "
+                "names; regenerate the graph", path=source)
+        for node in self._nodes.values():
+            for text in node._msg.input:
+                self._consumers.setdefault(_producer(text), Counter())[node.name] += 1
+
+    # -- whole-graph access -------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, name) -> bool:
+        if isinstance(name, Node):
+            return name._alive and name._graph is self
+        return name in self._nodes
+
+    def __iter__(self) -> Iterator[Node]:
+        """Iterates over a snapshot, so the graph may be edited inside the loop."""
+        return iter(list(self._nodes.values()))
+
+    @property
+    def nodes(self) -> list[Node]:
+        """All nodes in graph order (a snapshot list)."""
+        return list(self._nodes.values())
+
+    def names(self) -> list[str]:
+        return list(self._nodes)
+
+    def node(self, name: str) -> Node:
+        """The node called ``name`` (a ``name:port`` or ``^name`` reference works too)."""
+        node = self._nodes.get(name)
+        if node is None:
+            node = self._nodes.get(_producer(name))
+        if node is None:
+            raise GraphtoolError(f"no node named {name!r} in the graph"
+                                 + did_you_mean(name, self._nodes))
+        return node
+
+    def get(self, name: str) -> Node | None:
+        return self._nodes.get(name) or self._nodes.get(_producer(name))
+
+    def nodes_by_op(self, *ops: str) -> list[Node]:
+        wanted = set(ops)
+        return [n for n in self._nodes.values() if n._msg.op in wanted]
+
+    def op_histogram(self) -> dict[str, int]:
+        """Op type -> count, most frequent first."""
+        return dict(Counter(n._msg.op for n in self._nodes.values()).most_common())
+
+    def consumers(self, name) -> list[Node]:
+        """Nodes that read ``name`` (a node, node name or tensor ref); a tensor ref
+        with a port selects the data consumers of that port only."""
+        if isinstance(name, Node):
+            name = name.name
+        target = parse_ref(name) if (":" in name or name.startswith("^")) else None
+        users = self._consumers.get(_producer(name), ())
+        result = [self._nodes[u] for u in users if u in self._nodes]
+        if target is not None and not target.control and _PORT.match(name):
+            result = [n for n in result if any(
+                (r := parse_ref(i)).node == target.node and not r.control and r.port == target.port
+                for i in n._msg.input)]
+        return result
+
+    def uses(self, tensor: str) -> list[tuple[Node, int]]:
+        """(consumer, data input index) for every data edge reading ``tensor``."""
+        want = parse_ref(tensor)
+        found = []
+        for node in self.consumers(want.node):
+            for index, text in enumerate(node.data_inputs):
+                if parse_ref(text)[:2] == want[:2]:
+                    found.append((node, index))
+        return found
+
+    # -- graph interface ----------------------------------------------------
+    @property
+    def inputs(self) -> list[Node]:
+        """Placeholder nodes, in graph order."""
+        return [n for n in self._nodes.values() if n._msg.op in INPUT_OPS]
+
+    @property
+    def outputs(self) -> list[str]:
+        """Output tensors: as set (e.g. from a sidecar), else every tensor-producing sink."""
+        if self._outputs is not None:
+            return list(self._outputs)
+        return [ref(n.name) for n in self._nodes.values()
+                if not self._consumers.get(n.name) and n._msg.op not in _NO_OUTPUT_OPS
+                and n._msg.input]
+
+    @outputs.setter
+    def outputs(self, tensors: Iterable[str] | None) -> None:
+        if tensors is None:
+            self._outputs = None
+            return
+        tensors = [str(t) for t in tensors]
+        for t in tensors:
+            self.node(t)
+        self._outputs = tensors
+
+    @property
+    def versions(self):
+        return self._gd.versions
+
+    @property
+    def library(self):
+        """The FunctionDefLibrary (empty message when the graph has none)."""
+        return self._gd.library
+
+    def has_library(self) -> bool:
+        return self._gd.HasField("library") and (
+            len(self._gd.library.function) > 0 or len(self._gd.library.gradient) > 0)
+
+    # -- editing ------------------------------------------------------------
+    def _structure_changed(self, name_index: bool = True) -> None:
+        if name_index:
+            self._order_changed = True
+
+    def fresh_name(self, base: str) -> str:
+        """``base`` if unused, else ``base_1``, ``base_2``, ..."""
+        if base not in self._nodes:
+            return base
+        for i in itertools.count(1):
+            candidate = f"{base}_{i}"
+            if candidate not in self._nodes:
+                return candidate
+        raise AssertionError("unreachable")
+
+    def add_node(self, op: str, name: str | None = None, inputs: Iterable[str] = (),
+                 attrs: dict | None = None, *, device: str = "") -> Node:
+        """Add a node.  ``name=None`` picks a fresh one from ``op``; a taken name is an error.
+
+        ``attrs`` maps keys to Python values or ``(value, kind)`` pairs.
+        """
+        if name is None:
+            name = self.fresh_name(op)
+        elif name in self._nodes:
+            raise GraphtoolError(f"a node named {name!r} already exists; use graph.fresh_name()")
+        if not name or name.startswith("^") or _PORT.match(name):
+            raise GraphtoolError(f"{name!r} is not a valid node name")
+        msg = NodeDef(name=name, op=op, device=device)
+        node = Node(self, msg)
+        self._nodes[name] = node
+        self._order_changed = True
+        for key, value in (attrs or {}).items():
+            if isinstance(value, tuple) and len(value) == 2 and value[1] in attr_codec.KINDS:
+                node.set_attr(key, value[0], value[1])
+            else:
+                node.set_attr(key, value)
+        self._set_inputs(node, [str(i) for i in inputs])
+        return node
+
+    def add_const(self, array, name: str | None = None, dtype=None) -> Node:
+        """Add a Const holding ``array`` (written as tensor_content)."""
+        node = self.add_node("Const", name or self.fresh_name("Const"))
+        node.set_tensor(array, dtype)
+        return node
+
+    def _set_inputs(self, node: Node, inputs: list[str]) -> None:
+        msg = node._check()
+        data = [i for i in inputs if not i.startswith("^")]
+        control = list(dict.fromkeys(i for i in inputs if i.startswith("^")))
+        for text in msg.input:
+            counter = self._consumers.get(_producer(text))
+            if counter is not None:
+                counter[node.name] -= 1
+                if counter[node.name] <= 0:
+                    del counter[node.name]
+        del msg.input[:]
+        msg.input.extend(data + control)
+        for text in msg.input:
+            self._consumers.setdefault(_producer(text), Counter())[node.name] += 1
+
+    def remove(self, *nodes) -> None:
+        """Remove nodes (Nodes or names).  Refused while nodes outside the set still use them."""
+        doomed = {}
+        for n in nodes:
+            for item in (n if isinstance(n, (list, tuple, set)) else [n]):
+                node = item if isinstance(item, Node) else self.node(item)
+                node._check()
+                doomed[node.name] = node
+        for name in doomed:
+            users = [u for u in self._consumers.get(name, ()) if u not in doomed]
+            if users:
+                raise GraphtoolError(
+                    f"cannot remove {name!r}: still used by {sorted(users)[:5]}; "
+                    "rewire them first (replace_all_uses or bypass)")
+        for name, node in doomed.items():
+            self._set_inputs(node, [])
+            del self._nodes[name]
+            self._consumers.pop(name, None)
+            node._alive = False
+        if self._outputs is not None:
+            self._outputs = [o for o in self._outputs if _producer(o) not in doomed]
+        self._order_changed = True
+
+    def replace_all_uses(self, old: str, new: str) -> int:
+        """Rewire every reader of tensor ``old`` to tensor ``new``; returns the count.
+
+        Control edges (``^old``) follow to the producer of ``new``.  Graph outputs
+        naming ``old`` are updated too.  A node never becomes its own input: uses by
+        ``new``'s producer are left alone.
+        """
+        old_ref, new_ref = parse_ref(str(old)), parse_ref(str(new))
+        changed = 0
+        for node in self.consumers(old_ref.node):
+            if node.name == new_ref.node:
+                continue
+            updated = []
+            for text in node._msg.input:
+                r = parse_ref(text)
+                if r.node == old_ref.node and r.control and old_ref.port == 0:
+                    updated.append("^" + new_ref.node)
+                elif r.node == old_ref.node and not r.control and r.port == old_ref.port:
+                    updated.append(str(new_ref))
+                else:
+                    updated.append(text)
+            if updated != list(node._msg.input):
+                changed += 1
+                self._set_inputs(node, updated)
+        if self._outputs is not None:
+            self._outputs = [str(new_ref) if parse_ref(o)[:2] == old_ref[:2] else o
+                             for o in self._outputs]
+        return changed
+
+    def bypass(self, node, input_index: int = 0) -> None:
+        """Remove ``node`` and feed its readers from its data input ``input_index``.
+
+        Its own control inputs are dropped.  If the node is a declared graph output,
+        the producer of that input takes over the node's name (when it can: a port-0
+        producer nobody else reads), so output names users rely on survive.
+        """
+        node = node if isinstance(node, Node) else self.node(node)
+        source = node.data_inputs[input_index]
+        src = parse_ref(source)
+        is_output = any(_producer(o) == node.name for o in self.outputs)
+        self.replace_all_uses(node.output(0), source)
+        if is_output and src.port == 0 and src.node in self._nodes and set(
+                self._consumers.get(src.node, ())) <= {node.name}:
+            self.remove(node)
+            self.rename(src.node, node.name)
+            return
+        self.remove(node)
+
+    def rename(self, old: str, new: str) -> Node:
+        """Give a node a new name, rewiring its readers and the output list."""
+        node = self.node(old)
+        if new in self._nodes:
+            raise GraphtoolError(f"cannot rename {old!r} to {new!r}: that name is taken")
+        users = list(self._consumers.get(old, ()))
+        node._msg.name = new
+        self._nodes = {(new if k == old else k): v for k, v in self._nodes.items()}
+        if old in self._consumers:
+            self._consumers[new] = self._consumers.pop(old)
+        for user in users:
+            u = self._nodes[user]
+            self._set_inputs(u, [_rename_ref(t, old, new) for t in u._msg.input])
+        if self._outputs is not None:
+            self._outputs = [_rename_ref(o, old, new) for o in self._outputs]
+        self._order_changed = True
+        return node
+
+    def prune(self, outputs: Iterable[str] | None = None, keep: Iterable[str] = ()) -> list[str]:
+        """Remove every node that no output (or ``keep`` node) depends on; returns their names."""
+        roots = [_producer(o) for o in (list(outputs) if outputs is not None else self.outputs)]
+        roots += [_producer(k) for k in keep]
+        reached = set()
+        stack = [r for r in roots if r in self._nodes]
+        while stack:
+            name = stack.pop()
+            if name in reached:
+                continue
+            reached.add(name)
+            stack.extend(_producer(i) for i in self._nodes[name]._msg.input
+                         if _producer(i) in self._nodes)
+        dead = [n for n in self._nodes if n not in reached]
+        if dead:
+            self.remove([self._nodes[n] for n in dead])
+        return dead
+
+    # -- order and checks ---------------------------------------------------
+    def find_cycle(self) -> list[str] | None:
+        """Node names forming a cycle (data or control edges), or None."""
+        remaining = self._kahn_order()[1]
+        if not remaining:
+            return None
+        # Walk producers inside the stuck set until a name repeats.
+        stuck = set(remaining)
+        start = remaining[0]
+        path, seen = [start], {start: 0}
+        current = start
+        while True:
+            nxt = next(_producer(i) for i in self._nodes[current]._msg.input
+                       if _producer(i) in stuck)
+            if nxt in seen:
+                cycle = path[seen[nxt]:]
+                return list(reversed(cycle))
+            seen[nxt] = len(path)
+            path.append(nxt)
+            current = nxt
+
+    def _kahn_order(self) -> tuple[list[str], list[str]]:
+        """Stable topological order (ties keep graph order); also the nodes left over."""
+        index = {name: i for i, name in enumerate(self._nodes)}
+        pending = {}
+        for name, node in self._nodes.items():
+            pending[name] = len({_producer(i) for i in node._msg.input
+                                 if _producer(i) in self._nodes})
+        heap = [index[n] for n, c in pending.items() if c == 0]
+        heapq.heapify(heap)
+        names = list(self._nodes)
+        order = []
+        while heap:
+            name = names[heapq.heappop(heap)]
+            order.append(name)
+            for user in self._consumers.get(name, ()):
+                if user in pending:
+                    pending[user] -= 1
+                    if pending[user] == 0:
+                        heapq.heappush(heap, index[user])
+        placed = set(order)
+        return order, [n for n in names if n not in placed]
+
+    def toposort(self) -> None:
+        """Reorder nodes so every node follows its inputs; otherwise keeps graph order."""
+        order, left = self._kahn_order()
+        if left:
+            raise GraphtoolError("the graph has a cycle: " + " -> ".join(self.find_cycle()))
+        if order != list(self._nodes):
+            self._nodes = {name: self._nodes[name] for name in order}
+            self._order_changed = True
+
+    def check(self) -> None:
+        """Raise a GraphtoolError for dangling inputs or cycles."""
+        for node in self._nodes.values():
+            for text in node._msg.input:
+                if _producer(text) not in self._nodes:
+                    raise GraphtoolError(
+                        f"node {node.name!r} reads {text!r}, but no node is called "
+                        f"{_producer(text)!r}" + did_you_mean(_producer(text), self._nodes),
+                        path=self.source)
+        cycle = self.find_cycle()
+        if cycle:
+            raise GraphtoolError("the graph has a cycle: " + " -> ".join(cycle + cycle[:1]),
+                                 path=self.source)
+
+    # -- conversion ---------------------------------------------------------
+    def to_graph_def(self):
+        """The GraphDef message, with nodes in graph order.
+
+        When no node was added, removed or reordered the original message is
+        returned as is (no copy); otherwise the node list is rebuilt once.
+        """
+        if self._order_changed:
+            new = GraphDef()
+            new.CopyFrom(self._gd)
+            del new.node[:]
+            new.node.extend(n._msg for n in self._nodes.values())
+            self._gd = new
+            for node, msg in zip(self._nodes.values(), new.node):
+                node._msg = msg
+            self._order_changed = False
+        return self._gd
+
+    def copy(self) -> "Graph":
+        """An independent deep copy (outputs and source carried over)."""
+        gd = GraphDef()
+        gd.CopyFrom(self.to_graph_def())
+        clone = Graph(gd, source=self.source)
+        clone._outputs = None if self._outputs is None else list(self._outputs)
+        return clone
+
+    def serialize(self) -> bytes:
+        """Binary GraphDef bytes, deterministic (map keys sorted)."""
+        return self.to_graph_def().SerializeToString(deterministic=True)
+
+    def save(self, path, *, overwrite_input: bool = False) -> None:
+        """Write the graph: text format for ``.pbtxt``/``.txt``, binary otherwise; atomic."""
+        from graphtool.emit import save_graph
+        save_graph(self, path, overwrite_input=overwrite_input)
+
+    def _repr_svg_(self):
+        """Jupyter shows graphs as SVG."""
+        from graphtool.render import render_svg
+        return render_svg(self)
+
+    def __repr__(self) -> str:
+        return f"<Graph {len(self)} nodes{' from ' + self.source if self.source else ''}>"
+
+
+def _rename_ref(text: str, old: str, new: str) -> str:
+    r = parse_ref(text)
+    return str(r._replace(node=new)) if r.node == old else text

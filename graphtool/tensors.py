@@ -1,0 +1,117 @@
+"""TensorProto <-> numpy.
+
+Reading follows TensorFlow's rules: values come from ``tensor_content`` when it
+is set, else from the typed ``*_val`` field, where fewer values than elements
+means the last one repeats (a "splat"; none at all means zeros).  Writing always
+uses ``tensor_content`` for numeric types, because OpenCV's importer reads
+weights and most constant operands only from there.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graphtool.dtypes import DType, as_dtype, to_numpy
+from graphtool.errors import GraphtoolError
+from graphtool.proto import TensorProto, TensorShapeProto
+
+# Which typed field holds the values of each dtype when tensor_content is empty.
+_VAL_FIELD = {
+    DType.float32: "float_val", DType.float64: "double_val", DType.int32: "int_val",
+    DType.int16: "int_val", DType.int8: "int_val", DType.uint8: "int_val",
+    DType.uint16: "int_val", DType.qint8: "int_val", DType.quint8: "int_val",
+    DType.qint16: "int_val", DType.quint16: "int_val", DType.qint32: "int_val",
+    DType.int64: "int64_val", DType.uint32: "uint32_val", DType.uint64: "uint64_val",
+    DType.bool: "bool_val", DType.float16: "half_val", DType.bfloat16: "half_val",
+    DType.string: "string_val", DType.complex64: "scomplex_val",
+    DType.complex128: "dcomplex_val",
+}
+
+
+def shape_of(shape_proto) -> tuple[int, ...] | None:
+    """A TensorShapeProto as a tuple (-1 for unknown dimensions), None for unknown rank."""
+    if shape_proto.unknown_rank:
+        return None
+    return tuple(int(d.size) for d in shape_proto.dim)
+
+
+def shape_proto(shape) -> TensorShapeProto:
+    """A TensorShapeProto from a sequence (None/-1 for unknown dims) or None (unknown rank)."""
+    proto = TensorShapeProto()
+    if shape is None:
+        proto.unknown_rank = True
+        return proto
+    for size in shape:
+        proto.dim.add(size=-1 if size is None else int(size))
+    return proto
+
+
+def to_array(tensor) -> np.ndarray:
+    """The value of a TensorProto as a numpy array (read-only when it views the proto's bytes)."""
+    dtype = as_dtype(tensor.dtype)
+    shape = shape_of(tensor.tensor_shape)
+    if shape is None or any(d < 0 for d in shape):
+        raise GraphtoolError(f"a constant tensor has no fully known shape ({shape})")
+    np_dtype = to_numpy(dtype)
+    count = int(np.prod(shape, dtype=np.int64))
+    if dtype == DType.string:
+        values = list(tensor.string_val)
+        return _splat(np.array(values, dtype=object), count, dtype).reshape(shape)
+    content = tensor.tensor_content
+    if content:
+        if len(content) != count * np_dtype.itemsize:
+            raise GraphtoolError(
+                f"tensor_content holds {len(content)} bytes but a {dtype} tensor of shape "
+                f"{list(shape)} needs {count * np_dtype.itemsize}")
+        return np.frombuffer(content, dtype=np_dtype).reshape(shape)
+    field = _VAL_FIELD.get(dtype)
+    if field is None:
+        raise GraphtoolError(f"cannot read constant tensors of type {dtype}")
+    raw = getattr(tensor, field)
+    if dtype in (DType.float16, DType.bfloat16):
+        values = np.array(raw, dtype=np.uint16).view(np_dtype)
+    elif dtype in (DType.complex64, DType.complex128):
+        pairs = np.array(raw, dtype=np.float32 if dtype == DType.complex64 else np.float64)
+        values = pairs[0::2] + 1j * pairs[1::2]
+        values = values.astype(np_dtype)
+    else:
+        values = np.array(raw).astype(np_dtype, copy=False)
+    return _splat(values, count, dtype).reshape(shape)
+
+
+def _splat(values: np.ndarray, count: int, dtype: DType) -> np.ndarray:
+    if len(values) == count:
+        return values
+    if len(values) > count:
+        raise GraphtoolError(f"a {dtype} constant lists {len(values)} values for {count} elements")
+    if len(values) == 0:
+        fill = b"" if dtype == DType.string else 0
+        return np.full(count, fill, dtype=values.dtype if dtype == DType.string
+                       else to_numpy(dtype))
+    return np.concatenate([values, np.full(count - len(values), values[-1], dtype=values.dtype)])
+
+
+def from_array(array, dtype=None) -> TensorProto:
+    """A TensorProto holding ``array``; numeric data always goes to tensor_content."""
+    array = np.asarray(array)
+    dt = as_dtype(dtype) if dtype is not None else as_dtype(
+        array.dtype if array.dtype != object and array.dtype.kind not in "SU" else DType.string)
+    tensor = TensorProto(dtype=int(dt))
+    tensor.tensor_shape.CopyFrom(shape_proto(array.shape))
+    if dt == DType.string:
+        tensor.string_val.extend(
+            v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1))
+        return tensor
+    data = np.ascontiguousarray(array, dtype=to_numpy(dt))
+    if data.dtype.byteorder == ">":
+        data = data.astype(data.dtype.newbyteorder("<"))
+    tensor.tensor_content = data.tobytes()
+    return tensor
+
+
+def uses_tensor_content(tensor) -> bool:
+    """Whether OpenCV can read this tensor: numeric data in tensor_content (empty tensors count)."""
+    if as_dtype(tensor.dtype) == DType.string:
+        return True
+    shape = shape_of(tensor.tensor_shape)
+    empty = shape is not None and 0 in shape
+    return bool(tensor.tensor_content) or empty
