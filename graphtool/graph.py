@@ -578,6 +578,12 @@ class Graph:
             raise GraphtoolError("the graph has a cycle: " + " -> ".join(cycle + cycle[:1]),
                                  path=self.source)
 
+    # -- analyses -----------------------------------------------------------
+    def shapes(self, input_shapes: dict | None = None):
+        """Static dtype/shape of every tensor (see ``graphtool.analysis.shapes``)."""
+        from graphtool.analysis.shapes import infer_shapes
+        return infer_shapes(self, input_shapes)
+
     # -- conversion ---------------------------------------------------------
     def to_graph_def(self):
         """The GraphDef message, with nodes in graph order.
