@@ -530,8 +530,10 @@ class Graph:
             nxt = next(_producer(i) for i in self._nodes[current]._msg.input
                        if _producer(i) in stuck)
             if nxt in seen:
-                cycle = path[seen[nxt]:]
-                return list(reversed(cycle))
+                cycle = list(reversed(path[seen[nxt]:]))  # producer -> consumer order
+                order = {name: i for i, name in enumerate(self._nodes)}
+                first = min(range(len(cycle)), key=lambda i: order[cycle[i]])
+                return cycle[first:] + cycle[:first]
             seen[nxt] = len(path)
             path.append(nxt)
             current = nxt

@@ -127,7 +127,7 @@ def _is_saved_model(data: bytes) -> bool:
 
 def _check_nodes(path: str, graph_def) -> None:
     if not graph_def.node:
-        if graph_def.UnknownFields() if hasattr(graph_def, "UnknownFields") else False:
+        if graph_def.ByteSize() > 0:
             raise GraphtoolError("not a GraphDef: no nodes, only unrecognised data", path=path)
         raise GraphtoolError("the graph has no nodes; give a frozen graph with at least one node",
                              path=path)
