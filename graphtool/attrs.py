@@ -10,12 +10,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
-from graphtool.proto import AttrValue
-from graphtool.tensors import from_array, shape_of, shape_proto, to_array
+from graphtool.proto import AttrValue, TensorShapeProto
+
+
+def shape_of(proto) -> tuple[int, ...] | None:
+    """A TensorShapeProto as a tuple (-1 for unknown dimensions), None for unknown rank."""
+    if proto.unknown_rank:
+        return None
+    return tuple(int(d.size) for d in proto.dim)
+
+
+def shape_proto(shape) -> TensorShapeProto:
+    """A TensorShapeProto from a sequence (None/-1 for unknown dims) or None (unknown rank)."""
+    proto = TensorShapeProto()
+    if shape is None:
+        proto.unknown_rank = True
+        return proto
+    for size in shape:
+        proto.dim.add(size=-1 if size is None else int(size))
+    return proto
+
+
+def to_array(tensor):
+    from graphtool.tensors import to_array as convert
+    return convert(tensor)
+
+
+def from_array(array):
+    from graphtool.tensors import from_array as convert
+    return convert(array)
 
 KINDS = ("s", "i", "f", "b", "type", "shape", "tensor", "func", "list", "placeholder")
 
@@ -80,6 +105,7 @@ def decode(value) -> object:
 
 
 def _kind_of(value) -> str:
+    import numpy as np
     if isinstance(value, bool) or isinstance(value, np.bool_):
         return "b"
     if isinstance(value, DType):

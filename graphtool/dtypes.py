@@ -1,5 +1,8 @@
 """TensorFlow data types: enum numbers, short names and numpy equivalents.
 
+numpy (and ml_dtypes for bfloat16/float8) is imported only when a numpy dtype
+is asked for, so commands that never touch tensor values start faster.
+
 A ``DType`` is an ``IntEnum`` (so it compares equal to the raw ``DataType``
 number stored in protobufs) whose ``str()`` is TensorFlow's short name
 (``float32``), the spelling used in rule files and reports.
@@ -7,9 +10,7 @@ number stored in protobufs) whose ``str()`` is TensorFlow's short name
 from __future__ import annotations
 
 import enum
-
-import ml_dtypes
-import numpy as np
+import functools
 
 from graphtool.errors import GraphtoolError
 from graphtool.proto.schema import DATA_TYPES
@@ -32,26 +33,50 @@ DType = enum.IntEnum("DType", {_SHORT_NAMES[k]: v for k, v in DATA_TYPES.items()
 DType.__str__ = lambda self: self.name  # type: ignore[method-assign]
 DType.__doc__ = "A TensorFlow DataType; str() gives the short name, e.g. 'float32'."
 
-_NUMPY = {
-    DType.float32: np.float32, DType.float64: np.float64, DType.float16: np.float16,
-    DType.bfloat16: ml_dtypes.bfloat16, DType.int8: np.int8, DType.int16: np.int16,
-    DType.int32: np.int32, DType.int64: np.int64, DType.uint8: np.uint8,
-    DType.uint16: np.uint16, DType.uint32: np.uint32, DType.uint64: np.uint64,
-    DType.bool: np.bool_, DType.string: np.object_, DType.complex64: np.complex64,
-    DType.complex128: np.complex128, DType.qint8: np.int8, DType.quint8: np.uint8,
-    DType.qint16: np.int16, DType.quint16: np.uint16, DType.qint32: np.int32,
-    DType.float8_e5m2: ml_dtypes.float8_e5m2, DType.float8_e4m3fn: ml_dtypes.float8_e4m3fn,
-    DType.int4: ml_dtypes.int4, DType.uint4: ml_dtypes.uint4,
+# Bytes per element, known without importing numpy.
+_ITEMSIZE = {
+    "float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int8": 1, "int16": 2, "int32": 4,
+    "int64": 8, "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8, "bool": 1,
+    "complex64": 8, "complex128": 16, "qint8": 1, "quint8": 1, "qint16": 2, "quint16": 2,
+    "qint32": 4, "float8_e5m2": 1, "float8_e4m3fn": 1, "int4": 1, "uint4": 1,
 }
-_FROM_NUMPY = {np.dtype(v): k for k, v in reversed(list(_NUMPY.items()))
-               if not k.name.startswith("q")}
+
+
+@functools.lru_cache(maxsize=None)
+def _numpy_map() -> dict:
+    import ml_dtypes
+    import numpy as np
+    return {
+        DType.float32: np.float32, DType.float64: np.float64, DType.float16: np.float16,
+        DType.bfloat16: ml_dtypes.bfloat16, DType.int8: np.int8, DType.int16: np.int16,
+        DType.int32: np.int32, DType.int64: np.int64, DType.uint8: np.uint8,
+        DType.uint16: np.uint16, DType.uint32: np.uint32, DType.uint64: np.uint64,
+        DType.bool: np.bool_, DType.string: np.object_, DType.complex64: np.complex64,
+        DType.complex128: np.complex128, DType.qint8: np.int8, DType.quint8: np.uint8,
+        DType.qint16: np.int16, DType.quint16: np.uint16, DType.qint32: np.int32,
+        DType.float8_e5m2: ml_dtypes.float8_e5m2, DType.float8_e4m3fn: ml_dtypes.float8_e4m3fn,
+        DType.int4: ml_dtypes.int4, DType.uint4: ml_dtypes.uint4,
+    }
+
+
+@functools.lru_cache(maxsize=None)
+def _from_numpy_map() -> dict:
+    import numpy as np
+    return {np.dtype(v): k for k, v in reversed(list(_numpy_map().items()))
+            if not k.name.startswith("q")}
+
+
+def itemsize(dtype) -> int:
+    """Bytes per element (0 for types without a fixed size, like string)."""
+    return _ITEMSIZE.get(as_dtype(dtype).name, 0)
 
 
 def as_dtype(value) -> DType:
     """Accept a DType, a DataType number (refs folded), 'float32', 'DT_FLOAT' or a numpy dtype."""
     if isinstance(value, DType):
         return value
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) or type(value).__name__ in (
+            "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"):
         number = int(value)
         number = number - 100 if number > 100 else number
         try:
@@ -69,8 +94,9 @@ def as_dtype(value) -> DType:
         if name in aliases:
             return aliases[name]
         raise GraphtoolError(f"unknown data type {value!r}; use a name like 'float32' or 'int32'")
+    import numpy as np
     try:
-        return _FROM_NUMPY[np.dtype(value)]
+        return _from_numpy_map()[np.dtype(value)]
     except (TypeError, KeyError):
         raise GraphtoolError(f"no TensorFlow data type for {value!r}") from None
 
@@ -78,9 +104,10 @@ def as_dtype(value) -> DType:
 def to_numpy(dtype) -> np.dtype:
     """The numpy dtype holding values of a TensorFlow dtype."""
     dt = as_dtype(dtype)
-    if dt not in _NUMPY:
+    import numpy as np
+    if dt not in _numpy_map():
         raise GraphtoolError(f"data type {dt} has no numpy equivalent")
-    return np.dtype(_NUMPY[dt])
+    return np.dtype(_numpy_map()[dt])
 
 
 def tf_name(dtype) -> str:

@@ -18,12 +18,9 @@ import re
 from collections import Counter
 from typing import Iterable, Iterator, NamedTuple
 
-import numpy as np
-
 from graphtool import attrs as attr_codec
 from graphtool.errors import GraphtoolError, did_you_mean
 from graphtool.proto import GraphDef, NodeDef
-from graphtool.tensors import from_array, to_array
 
 # Ops that produce no tensors: a node of these kinds is never a graph output.
 _NO_OUTPUT_OPS = frozenset({"NoOp", "Assert", "SaveV2", "Save", "Print", "PrintV2"})
@@ -197,15 +194,17 @@ class Node:
 
     # -- constants ----------------------------------------------------------
     @property
-    def tensor(self) -> np.ndarray:
+    def tensor(self):
         """The value of a Const node's ``value`` attr."""
         msg = self._check()
         if "value" not in msg.attr or msg.attr["value"].WhichOneof("value") != "tensor":
             raise GraphtoolError(f"node {self.name!r} ({self.op}) holds no constant tensor")
+        from graphtool.tensors import to_array
         return to_array(msg.attr["value"].tensor)
 
     def set_tensor(self, array, dtype=None) -> None:
         """Store ``array`` as this node's ``value`` (tensor_content) and ``dtype`` attrs."""
+        from graphtool.tensors import from_array
         tensor = from_array(array, dtype)
         msg = self._check()
         msg.attr["value"].tensor.CopyFrom(tensor)

@@ -1,9 +1,9 @@
 """What a user wants to know about a graph at a glance (``graphtool inspect``)."""
 from __future__ import annotations
 
-from graphtool.dtypes import as_dtype, to_numpy
+from graphtool.dtypes import itemsize
 from graphtool.graph import Graph
-from graphtool.tensors import shape_of
+from graphtool.attrs import shape_of
 
 # Op kinds whose presence means the graph is not fully frozen for OpenCV.
 LEFTOVER_OPS = {
@@ -14,21 +14,18 @@ LEFTOVER_OPS = {
 
 
 def _const_bytes(node) -> int:
+    """Bytes a Const holds, from its shape and dtype (no copy of the data)."""
     value = node.proto.attr.get("value")
     if value is None or value.WhichOneof("value") != "tensor":
         return 0
     tensor = value.tensor
-    if tensor.tensor_content:
-        return len(tensor.tensor_content)
-    shape = shape_of(tensor.tensor_shape)
-    try:
-        itemsize = to_numpy(as_dtype(tensor.dtype)).itemsize
-    except Exception:  # noqa: BLE001 - exotic dtypes just count as 0 bytes here
-        return 0
     count = 1
-    for d in shape or ():
+    for d in shape_of(tensor.tensor_shape) or ():
         count *= max(d, 0)
-    return count * itemsize
+    try:
+        return count * itemsize(tensor.dtype)
+    except Exception:  # noqa: BLE001 - exotic dtypes count as 0 bytes here
+        return 0
 
 
 def summarize(graph: Graph) -> dict:

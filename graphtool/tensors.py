@@ -12,7 +12,8 @@ import numpy as np
 
 from graphtool.dtypes import DType, as_dtype, to_numpy
 from graphtool.errors import GraphtoolError
-from graphtool.proto import TensorProto, TensorShapeProto
+from graphtool.attrs import shape_of, shape_proto  # noqa: F401 (re-exported)
+from graphtool.proto import TensorProto
 
 # Which typed field holds the values of each dtype when tensor_content is empty.
 _VAL_FIELD = {
@@ -25,24 +26,6 @@ _VAL_FIELD = {
     DType.string: "string_val", DType.complex64: "scomplex_val",
     DType.complex128: "dcomplex_val",
 }
-
-
-def shape_of(shape_proto) -> tuple[int, ...] | None:
-    """A TensorShapeProto as a tuple (-1 for unknown dimensions), None for unknown rank."""
-    if shape_proto.unknown_rank:
-        return None
-    return tuple(int(d.size) for d in shape_proto.dim)
-
-
-def shape_proto(shape) -> TensorShapeProto:
-    """A TensorShapeProto from a sequence (None/-1 for unknown dims) or None (unknown rank)."""
-    proto = TensorShapeProto()
-    if shape is None:
-        proto.unknown_rank = True
-        return proto
-    for size in shape:
-        proto.dim.add(size=-1 if size is None else int(size))
-    return proto
 
 
 def to_array(tensor) -> np.ndarray:
