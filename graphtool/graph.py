@@ -485,12 +485,12 @@ class Graph:
         self._set_inputs(node, [])  # producers' consumer entries name the node: redo them
         node._msg.name = new
         self._nodes = {(new if k == old else k): v for k, v in self._nodes.items()}
-        if old in self._consumers:
-            self._consumers[new] = self._consumers.pop(old)
         self._set_inputs(node, own_inputs)
         for user in users:
             u = self._nodes[new if user == old else user]
             self._set_inputs(u, [_rename_ref(t, old, new) for t in u._msg.input])
+        if not self._consumers.get(old):
+            self._consumers.pop(old, None)
         if self._outputs is not None:
             self._outputs = [_rename_ref(o, old, new) for o in self._outputs]
         self._order_changed = True
