@@ -13,7 +13,7 @@ from graphtool.emit.files import atomic_write
 from graphtool.render.layout import build_dot
 from graphtool.render.svg import dot_to_svg
 
-__all__ = ["render_svg", "render_to_file", "write_diff", "write_report"]
+__all__ = ["render_diff_svgs", "render_svg", "render_to_file", "write_diff", "write_report"]
 
 
 def render_svg(graph, *, collapse_depth=None, focus=None, radius=2, shapes=None, marks=None,
@@ -42,11 +42,20 @@ def render_to_file(graph, path, **opts) -> None:
     atomic_write(path, svg, protect=(getattr(graph, "source", None),))
 
 
+def render_diff_svgs(before, after, diff, **opts) -> dict[str, str]:
+    """``{"before": svg, "after": svg}`` with the marks of ``diff`` and a legend."""
+    return {which: render_svg(graph, marks=marks, graph_id=which, legend=True,
+                              title=_title(which, graph), **opts)
+            for which, graph, marks in (("before", before, diff.before_marks()),
+                                        ("after", after, diff.after_marks()))}
+
+
 def write_diff(before, after, out_dir, *, log=None, **opts) -> dict:
     """Write ``out_dir/before.svg`` and ``out_dir/after.svg`` with changes marked.
 
     ``log`` (a list of rewrite-log dicts or a .jsonl path) names in each changed
-    node's tooltip the rules that touched it.  Returns the paths written and the diff.
+    node's tooltip the rules that touched it.  Returns ``{"paths": {which: path},
+    "diff": GraphDiff, "svgs": {which: svg text}}``.
     """
     from graphtool.render.diff import diff_graphs
     from graphtool.render.report import ensure_dir
@@ -54,14 +63,12 @@ def write_diff(before, after, out_dir, *, log=None, **opts) -> dict:
     ensure_dir(out_dir)
     diff = diff_graphs(before, after, log)
     written = {}
-    for which, graph, marks in (("before", before, diff.before_marks()),
-                                ("after", after, diff.after_marks())):
+    svgs = render_diff_svgs(before, after, diff, **opts)
+    for which, svg in svgs.items():
         path = os.path.join(os.fspath(out_dir), f"{which}.svg")
-        svg = render_svg(graph, marks=marks, graph_id=which, legend=True,
-                         title=_title(which, graph), **opts)
         atomic_write(path, svg, protect=(before.source, after.source))
         written[which] = path
-    return {"paths": written, "diff": diff}
+    return {"paths": written, "diff": diff, "svgs": svgs}
 
 
 def _title(which: str, graph) -> str:

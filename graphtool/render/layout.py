@@ -20,7 +20,8 @@ from graphtool.graph import parse_ref
 
 from graphtool.render import style
 from graphtool.render.diff import Mark, as_marks
-from graphtool.render.scopes import Scope, boxes_at, build_tree, choose_depth
+from graphtool.render.scopes import (Scope, boxes_at, build_tree, choose_depth,
+                                     count_by_scope)
 from graphtool.render.shapes import const_facts, tensor_facts
 from graphtool.render.text import attr_text, html, quoted, shape_text, short_name, tensor_text
 
@@ -46,11 +47,8 @@ class DotGraph:
 def _neighbourhood(graph, focus: str, radius: int) -> set[str]:
     node = graph.get(focus)
     if node is None or node.name != parse_ref(focus).node:
-        names = graph.names()
-        suffix = [n for n in names if n.endswith("/" + focus)][:3]
-        hint = (" (did you mean " + ", ".join(repr(n) for n in suffix) + "?)" if suffix
-                else did_you_mean(focus, names))
-        raise GraphtoolError(f"cannot focus on {focus!r}: no node has that name{hint}")
+        raise GraphtoolError(f"cannot focus on {focus!r}: no node has that name"
+                             + _suggest(focus, graph.names()))
     if radius < 0:
         raise GraphtoolError(f"the focus radius must be 0 or more, not {radius}")
     seen = {node.name}
@@ -67,6 +65,16 @@ def _neighbourhood(graph, focus: str, radius: int) -> set[str]:
                     nxt.append(other)
         frontier = nxt
     return seen
+
+
+def _suggest(word: str, names: list[str]) -> str:
+    """Close names: ones ending in ``/word``, containing it, or spelled alike."""
+    close = [n for n in names if n.endswith("/" + word)]
+    close += sorted((n for n in names if word in n and n not in close),
+                    key=lambda n: (word not in short_name(n), len(n)))
+    if not close:
+        return did_you_mean(word, names)
+    return " (did you mean " + ", ".join(repr(n) for n in close[:3]) + "?)"
 
 
 def _foldable(graph, selected: set[str], marks: dict) -> dict[str, str]:
@@ -243,8 +251,8 @@ class _Box:
 
 
 class _Emitter:
-    def __init__(self, graph, graph_id, labeller, marks, focus, boundary):
-        self.graph, self.graph_id = graph, graph_id
+    def __init__(self, graph, graph_id, labeller, marks, focus, boundary, scope_sizes):
+        self.graph, self.graph_id, self.scope_sizes = graph, graph_id, scope_sizes
         self.labeller, self.marks, self.focus, self.boundary = labeller, marks, focus, boundary
         self.lines: list[str] = []
         self.clusters = 0
@@ -270,7 +278,7 @@ class _Emitter:
             tooltip=self.labeller.tooltip(node, name in self.boundary),
             fillcolor=extra.pop("fillcolor", family.fill), class_=" ".join(classes), **extra))
 
-    def box(self, box: _Box, indent: str) -> None:
+    def box(self, box: _Box, indent: str, title: str | None = None) -> None:
         scope = box.scope
         members = list(scope.nodes())
         ops = Counter(self.graph.node(n).op for n in members)
@@ -279,8 +287,9 @@ class _Emitter:
         if len(ops) > MAX_SUMMARY_OPS:
             summary += f", +{len(ops) - MAX_SUMMARY_OPS}"
         kinds = Counter(self.marks[n].kind for n in members if n in self.marks)
-        lines = [f"<B>{html(short_name(scope.path) or scope.path)}</B>",
-                 f"{len(members)} nodes",
+        size = self.scope_sizes.get(scope.path, len(members))
+        lines = [f"<B>{html(title or short_name(scope.path))}</B>",
+                 f"{size} nodes",
                  f'<FONT POINT-SIZE="8" COLOR="{style.DETAIL_COLOUR}">{html(summary)}</FONT>']
         extra, classes = {}, ["scope-box"]
         if kinds:
@@ -289,7 +298,8 @@ class _Emitter:
             ms = style.MARKS[first]
             extra = dict(color=ms.colour, penwidth="2.5")
             classes.append(f"mark-{first}")
-        tip = [f"scope {scope.path}", f"{len(members)} nodes (collapsed)", "ops:"]
+        tip = [f"scope {scope.path}", f"{size} nodes, collapsed; {size - len(members)} of them "
+               "constants folded into labels", "ops drawn:"]
         tip += [f"  {op}: {k}" for op, k in ops.most_common()]
         for kind, k in sorted(kinds.items()):
             names = [n for n in members if n in self.marks and self.marks[n].kind == kind]
@@ -323,17 +333,23 @@ class _Emitter:
             elif child.total == 1:
                 self.node(next(child.nodes()), inner)
             else:
-                # A scope holding nothing but one sub-scope is drawn as one cluster "a/b".
-                label, current = short_name(child.path), child
-                while not current.members and len(current.children) == 1:
-                    only = next(iter(current.children.values()))
-                    if only in boxes or only.total < 2:
-                        break
-                    label += "/" + short_name(only.path)
-                    current = only
-                self.scope(current, boxes, inner, label)
+                self._nested(child, boxes, inner)
         if title is not None:
             self.lines.append(indent + "}")
+
+    def _nested(self, child: Scope, boxes: dict, indent: str) -> None:
+        """A scope holding nothing but one sub-scope is drawn once, titled "a/b"."""
+        label, current = short_name(child.path), child
+        while not current.members and len(current.children) == 1:
+            only = next(iter(current.children.values()))
+            if only in boxes:
+                self.box(boxes[only], indent, f"{label}/{short_name(only.path)}")
+                return
+            if only.total < 2:
+                break
+            label += "/" + short_name(only.path)
+            current = only
+        self.scope(current, boxes, indent, label)
 
 
 def build_dot(graph, *, collapse_depth=None, focus=None, radius=2, shapes=None, marks=None,
@@ -370,7 +386,8 @@ def build_dot(graph, *, collapse_depth=None, focus=None, radius=2, shapes=None, 
 
     facts = tensor_facts(graph, shapes)
     labeller = _Labeller(graph, folded, facts, marks)
-    emitter = _Emitter(graph, graph_id, labeller, marks, focus, boundary)
+    sizes = count_by_scope(selected) if boxes else {}
+    emitter = _Emitter(graph, graph_id, labeller, marks, focus, boundary, sizes)
     head = [
         f"digraph {quoted(graph_id)} {{",
         f"  id={quoted(graph_id)}; rankdir=TB; nodesep=0.2; ranksep=0.3; "

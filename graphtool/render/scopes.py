@@ -71,6 +71,16 @@ def build_tree(names) -> Scope:
     return root
 
 
+def count_by_scope(names) -> Counter:
+    """Scope path -> how many of ``names`` lie in it (at any depth)."""
+    counts: Counter = Counter()
+    for name in names:
+        parts = name.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            counts["/".join(parts[:i])] += 1
+    return counts
+
+
 def boxes_at(root: Scope, depth: int) -> list[Scope]:
     """Scopes that collapsing at ``depth`` turns into boxes (those holding 2+ nodes)."""
     if depth <= 0:
