@@ -1,0 +1,117 @@
+"""Graph plumbing: constants, inputs, identities, no-ops and ops that must never fold."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphtool.dtypes import DType, as_dtype
+from graphtool.ops.context import CannotEvaluate, Ctx, TensorInfo
+from graphtool.ops.registry import family
+from graphtool.ops.shapefns import as_dims, dims_operand, merge_shapes, out, same_as, unknown_rank
+from graphtool.tensors import shape_of, to_array
+
+define = family("basic")
+
+
+def _static_shape(shape) -> tuple | None:
+    """A shape attr (-1 for unknown dims) as a static shape (None for unknown dims)."""
+    if shape is None:
+        return None
+    return tuple(None if d is None or d < 0 else int(d) for d in shape)
+
+
+def _const_info(ctx: Ctx) -> TensorInfo:
+    dtype = as_dtype(ctx.attr("dtype"))
+    raw = ctx.raw_attr("value")
+    if raw is None:  # evaluated outside a graph: the value comes decoded
+        value = np.asarray(ctx.attr("value"))
+        return out(dtype, value.shape, value)
+    tensor = raw.tensor
+    shape = shape_of(tensor.tensor_shape)
+    size = math.prod(shape) if shape is not None else None
+    value = None
+    if size is not None and size <= ctx.value_limit:
+        value = to_array(tensor)
+        value.flags.writeable = False
+    return out(dtype, shape, value)
+
+
+def _const_kernel(ctx: Ctx):
+    raw = ctx.raw_attr("value")
+    return to_array(raw.tensor) if raw is not None else np.asarray(ctx.attr("value"))
+
+
+define("Const", shape=_const_info, kernel=_const_kernel, outputs=1, constant=True)
+
+
+def _placeholder(ctx: Ctx) -> TensorInfo:
+    return out(as_dtype(ctx.attr("dtype")), _static_shape(ctx.attr("shape", None)))
+
+
+define("Placeholder", shape=_placeholder)
+
+
+def _placeholder_with_default(ctx: Ctx) -> TensorInfo:
+    # The fed value may have any shape compatible with the attr, so the attr wins.
+    shape = _static_shape(ctx.attr("shape", None))
+    return out(ctx.out_dtype("dtype"), shape)
+
+
+define("PlaceholderWithDefault", shape=_placeholder_with_default)
+
+
+def _identity(ctx: Ctx, x):
+    return x
+
+
+define("Identity", "StopGradient", "Snapshot", "PreventGradient",
+       shape=same_as(0), kernel=_identity, partial=True)
+
+
+def _ensure_shape(ctx: Ctx) -> TensorInfo:
+    wanted = _static_shape(ctx.attr("shape", None))
+    return out(ctx.out_dtype(), merge_shapes(ctx, ctx.shape(0), wanted, "input and shape attr"))
+
+
+define("EnsureShape", shape=_ensure_shape, kernel=_identity, partial=True)
+
+
+def _check_numerics(ctx: Ctx, x):
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise CannotEvaluate("CheckNumerics would fail")
+    return x
+
+
+define("CheckNumerics", shape=same_as(0), kernel=_check_numerics)
+
+
+def _identity_n(ctx: Ctx):
+    return [out(info.dtype, info.shape) for info in ctx.inputs]
+
+
+define("IdentityN", shape=_identity_n, kernel=lambda ctx, *xs: list(xs),
+       outputs=lambda ctx: len(ctx.attr("T", [])) or len(ctx.inputs))
+
+define("NoOp", shape=lambda ctx: [], outputs=0)
+
+
+# Ops with side effects or randomness: known, so that lint and render can say so,
+# but never folded.
+def _shaped_by_input(index: int, dtype_attr: str):
+    def shape(ctx: Ctx) -> TensorInfo:
+        return out(ctx.out_dtype(dtype_attr, None), as_dims(dims_operand(ctx, index)))
+    return shape
+
+
+define("RandomUniform", "RandomStandardNormal", "TruncatedNormal",
+       shape=_shaped_by_input(0, "dtype"), stateful=True)
+define("RandomUniformInt", shape=_shaped_by_input(0, "Tout"), stateful=True)
+define("RandomShuffle", shape=same_as(0), stateful=True)
+define("Multinomial", shape=lambda ctx: unknown_rank(ctx.out_dtype("output_dtype", None)),
+       stateful=True)
+define("VarHandleOp", shape=lambda ctx: out(DType.resource, ()), stateful=True)
+define("ReadVariableOp", "VariableV2", shape=lambda ctx: unknown_rank(ctx.out_dtype("dtype", None)),
+       stateful=True)
+define("Print", shape=same_as(0), stateful=True)
+define("AssignVariableOp", "Assert", "PrintV2", shape=lambda ctx: [], outputs=0, stateful=True)
