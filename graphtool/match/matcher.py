@@ -1,0 +1,325 @@
+"""Matching a compiled pattern at one candidate root node, with backtracking.
+
+The search walks the pattern from its root towards its inputs.  Commutative
+nodes try every order of their interchangeable inputs, variadic inputs try
+every split, and an already bound capture must meet the same tensor again.
+Every full structural match is then checked against the rule's ``where:``
+conditions and for containment (an inner node read from outside the match
+blocks it unless the pattern node is ``shared``); a failure there resumes the
+search with the next alternative.
+
+A ``Tracer`` passed to ``Matcher.match`` records the deepest partial match and
+why it failed, which is what ``graphtool explain`` prints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import permutations
+
+from graphtool.lang.capture import Capture
+from graphtool.lang.computed import Scope
+from graphtool.match.pattern import Pattern, PatternNode
+
+DEFAULT_MAX_STEPS = 20000
+
+
+def _split(tensor: str) -> tuple[str, int]:
+    """'a' -> ('a', 0), 'a:2' -> ('a', 2)."""
+    head, sep, tail = tensor.rpartition(":")
+    if sep and tail.isdigit():
+        return head, int(tail)
+    return tensor, 0
+
+
+def _canonical(tensor: str) -> str:
+    return tensor[:-2] if tensor.endswith(":0") else tensor
+
+
+@dataclass
+class Match:
+    """A successful match: graph names bound to each capture."""
+    root: str
+    nodes: dict            # pattern node name -> graph node name
+    tensors: dict          # leaf capture -> tensor ('a' or 'a:1')
+    rests: dict            # list capture -> [tensor, ...]
+    _scope: object = field(default=None, repr=False, compare=False)
+
+    def tensor(self, capture: str) -> str:
+        """The tensor bound to a single capture."""
+        if capture in self.nodes:
+            return self.nodes[capture]
+        return self.tensors[capture]
+
+    @property
+    def matched(self) -> list[str]:
+        """Graph nodes matched by pattern nodes (not leaf captures), without repeats."""
+        return list(dict.fromkeys(self.nodes.values()))
+
+    def env(self, graph) -> dict:
+        """Capture name -> Capture (or list of Captures), for expressions."""
+        env = {name: Capture(name, graph, node) for name, node in self.nodes.items()}
+        env.update((name, Capture(name, graph, t)) for name, t in self.tensors.items())
+        env.update((name, [Capture(name, graph, t) for t in ts]) for name, ts in self.rests.items())
+        return env
+
+    def scope(self, graph, lets):
+        """Captures and lazily computed lets, shared by conditions and the replacement."""
+        if self._scope is None:
+            self._scope = Scope(self.env(graph), lets)
+        return self._scope
+
+    def bindings(self) -> dict:
+        out = dict(self.nodes)
+        out.update(self.tensors)
+        out.update(self.rests)
+        return out
+
+
+@dataclass
+class Tracer:
+    """Keeps the best partial match seen for one root and the reason it failed."""
+    bound: int = -1
+    bindings: dict = field(default_factory=dict)
+    at: str | None = None
+    reason: str | None = None
+
+    def fail(self, bindings: dict, at: str | None, reason: str) -> None:
+        if len(bindings) > self.bound:
+            self.bound = len(bindings)
+            self.bindings = {k: (list(v) if isinstance(v, list) else v)
+                             for k, v in bindings.items()}
+            self.at = at
+            self.reason = reason
+
+
+class _Exhausted(Exception):
+    pass
+
+
+class Matcher:
+    """Matches one pattern (plus conditions and containment) at candidate roots."""
+
+    def __init__(self, pattern: Pattern, *, conditions=(), control: str = "keep",
+                 max_steps: int = DEFAULT_MAX_STEPS, describe_condition=str,
+                 structural: bool = False, lets=None):
+        """``structural=True`` checks ops and wiring only (no attrs, values, where, containment)."""
+        self.pattern = pattern
+        self.structural = structural
+        self.lets = lets or {}
+        self.conditions = list(conditions)
+        self.control = control
+        self.max_steps = max_steps
+        self.describe_condition = describe_condition
+        self._nodes = pattern.nodes
+        self._inner = [n for n in pattern.order[1:] if not pattern.nodes[n].shared]
+
+    # -- entry point --------------------------------------------------------
+    def match(self, graph, node, *, outputs=frozenset(), tracer: Tracer | None = None):
+        """The first Match rooted at ``node``, or None."""
+        self.graph = graph
+        self.bind: dict = {}
+        self.tracer = tracer
+        self.steps = 0
+        root = self._nodes[self.pattern.root]
+        try:
+            for _ in self._node(root, node):
+                found = self._snapshot(node.name)
+                if self.structural:
+                    return found
+                reason = self._conditions(found) or self._containment(found, outputs)
+                if reason is None:
+                    return found
+                self._fail(reason[0], reason[1])
+        except _Exhausted:
+            self._fail(None, f"gave up after {self.max_steps} search steps (too many "
+                             "commutative/variadic alternatives)")
+        return None
+
+    def _fail(self, at, reason: str) -> None:
+        if self.tracer is not None:
+            self.tracer.fail(self.bind, at, reason)
+
+    def _snapshot(self, root: str) -> Match:
+        nodes, tensors, rests = {}, {}, {}
+        for name, value in self.bind.items():
+            if name in self._nodes:
+                nodes[name] = value
+            elif isinstance(value, list):
+                rests[name] = list(value)
+            else:
+                tensors[name] = value
+        return Match(root, nodes, tensors, rests)
+
+    # -- checks after a structural match ------------------------------------
+    def _conditions(self, found: Match):
+        if not self.conditions:
+            return None
+        env = found.scope(self.graph, self.lets)
+        for condition in self.conditions:
+            if not condition.holds(env):
+                return None, f"where: {self.describe_condition(condition)} is false"
+        return None
+
+    def _containment(self, found: Match, outputs):
+        matched = set(found.nodes.values())
+        for pname in self._inner:
+            gname = found.nodes[pname]
+            if gname in outputs:
+                return pname, f"node {gname!r} ({pname}) is a graph output; mark it shared: true"
+            for consumer in self.graph.consumers(gname):
+                if consumer.name in matched:
+                    continue
+                data_use = any(_split(i)[0] == gname for i in consumer.data_inputs)
+                if not data_use and self.control == "drop":
+                    continue
+                edge = "" if data_use else " (control edge)"
+                return pname, (f"node {gname!r} ({pname}) is also read by {consumer.name!r}"
+                               f"{edge} outside the match; mark {pname} shared: true to allow it")
+        return None
+
+    # -- structural search ----------------------------------------------------
+    def _tick(self) -> None:
+        self.steps += 1
+        if self.steps > self.max_steps:
+            raise _Exhausted
+
+    def _node(self, pn: PatternNode, node):
+        self._tick()
+        msg = node.proto
+        if pn.ops is not None and msg.op not in pn.ops:
+            self._fail(pn.name, f"node {node.name!r} is {msg.op}, not {pn.describe_op()}")
+            return
+        if self.control == "forbid" and any(i.startswith("^") for i in msg.input):
+            self._fail(pn.name, f"node {node.name!r} has control inputs (control_inputs: forbid)")
+            return
+        for check in () if self.structural else pn.attrs:
+            reason = check.test(node)
+            if reason is not None:
+                self._fail(pn.name, f"node {node.name!r} ({msg.op}): {reason}")
+                return
+        if pn.const is not None and not self.structural:
+            reason = pn.const.test(node)
+            if reason is not None:
+                self._fail(pn.name, f"node {node.name!r} ({msg.op}) {reason}")
+                return
+        self.bind[pn.name] = node.name
+        if pn.inputs is None:
+            yield
+        else:
+            yield from self._inputs(pn, node)
+        del self.bind[pn.name]
+
+    def _tensor(self, ref, tensor: str):
+        self._tick()
+        name = ref.name
+        if name is None:
+            yield
+            return
+        producer, port = _split(tensor)
+        if ref.port is not None and port != ref.port:
+            self._fail(name, f"input {tensor!r} is output {port}, the pattern wants :{ref.port}")
+            return
+        bound = self.bind.get(name)
+        defined = self._nodes.get(name)
+        if bound is not None:
+            same = (producer == bound and port == (ref.port or 0)) if defined is not None \
+                else bound == _canonical(tensor)
+            if same:
+                yield
+            else:
+                self._fail(name, f"{name!r} is already {bound!r}, but this input is {tensor!r}")
+            return
+        if defined is not None:
+            if ref.port is None and port != 0:
+                self._fail(name, f"input {tensor!r} is output {port} of {producer!r}; write "
+                                 f"{name}:{port} to match it")
+                return
+            node = self.graph.get(producer)
+            if node is None:
+                self._fail(name, f"input {tensor!r} names no node")
+                return
+            yield from self._node(defined, node)
+            return
+        self.bind[name] = _canonical(tensor)
+        yield
+        del self.bind[name]
+
+    def _inputs(self, pn: PatternNode, node):
+        data = node.data_inputs
+        specs = pn.inputs
+        if not pn.variadic:
+            if len(data) != len(specs):
+                self._fail(pn.name, f"node {node.name!r} has {len(data)} data inputs, the pattern "
+                                    f"lists {len(specs)}")
+                return
+            if pn.commutative is None:
+                yield from self._seq(list(zip(specs, data)), 0)
+                return
+            positions = pn.commutative
+            seen = set()
+            for order in permutations(positions):
+                chosen = tuple(data[p] for p in order)
+                if chosen in seen:
+                    continue
+                seen.add(chosen)
+                pairs = list(zip(specs, data))
+                for slot, source in zip(positions, order):
+                    pairs[slot] = (specs[slot], data[source])
+                yield from self._seq(pairs, 0)
+            return
+        fixed = [r for r in specs if not r.variadic]
+        if len(data) < len(fixed):
+            self._fail(pn.name, f"node {node.name!r} has {len(data)} data inputs, the pattern "
+                                f"needs at least {len(fixed)}")
+            return
+        if pn.commutative is None:
+            yield from self._glob(specs, data, 0, 0)
+            return
+        rest_ref = next(r for r in specs if r.variadic)
+        seen = set()
+        for picks in permutations(range(len(data)), len(fixed)):
+            chosen = tuple(data[p] for p in picks)
+            if chosen in seen:
+                continue
+            seen.add(chosen)
+            taken = set(picks)
+            if rest_ref.name is not None:
+                self.bind[rest_ref.name] = [_canonical(data[i]) for i in range(len(data))
+                                            if i not in taken]
+            yield from self._seq(list(zip(fixed, chosen)), 0)
+            if rest_ref.name is not None:
+                del self.bind[rest_ref.name]
+
+    def _seq(self, pairs, i: int):
+        if i == len(pairs):
+            yield
+            return
+        ref, tensor = pairs[i]
+        for _ in self._tensor(ref, tensor):
+            yield from self._seq(pairs, i + 1)
+
+    def _glob(self, specs, data, si: int, di: int):
+        """Match ``specs[si:]`` against ``data[di:]``; variadic refs take runs of any length."""
+        if si == len(specs):
+            if di == len(data):
+                yield
+            return
+        ref = specs[si]
+        if not ref.variadic:
+            if di >= len(data):
+                return
+            for _ in self._tensor(ref, data[di]):
+                yield from self._glob(specs, data, si + 1, di + 1)
+            return
+        later = specs[si + 1:]
+        needed = sum(not r.variadic for r in later)
+        most = len(data) - di - needed
+        lengths = range(most, most + 1) if not any(r.variadic for r in later) else range(most + 1)
+        for n in lengths:
+            if n < 0:
+                return
+            if ref.name is not None:
+                self.bind[ref.name] = [_canonical(t) for t in data[di:di + n]]
+            yield from self._glob(specs, data, si + 1, di + n)
+            if ref.name is not None:
+                del self.bind[ref.name]

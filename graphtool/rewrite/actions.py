@@ -1,0 +1,168 @@
+"""Built-in actions: whole-graph steps that rule files run by name (``action: prune``).
+
+Some rewrites are not "find a pattern, replace it": folding every constant
+subgraph, inlining function calls, pruning, sorting.  They run as named steps
+inside a stage, before the stage's pattern rules.  Each action is a Python
+function ``action(graph, ctx, **args) -> dict`` registered with
+``@register_action(name)``; its keyword arguments are what ``args:`` may
+contain (checked when the rule file is loaded), and the dict it returns goes
+into the rewrite log (``created`` / ``removed`` / ``changed`` names and any
+detail of its own).
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+from graphtool.attrs import Shape
+from graphtool.errors import GraphtoolError, did_you_mean
+
+_ACTIONS: dict[str, Callable] = {}
+
+
+@dataclass
+class ActionContext:
+    """What an action may need beyond the graph."""
+    input_shapes: dict = field(default_factory=dict)   # Placeholder name -> list of dims
+    stage: str = "main"
+
+
+def register_action(name: str):
+    """Register ``function(graph, ctx, **args) -> dict | None`` as action ``name``."""
+    def decorate(function: Callable) -> Callable:
+        _ACTIONS[name] = function
+        return function
+    return decorate
+
+
+def action(name: str) -> Callable:
+    function = _ACTIONS.get(name)
+    if function is None:
+        raise GraphtoolError(f"unknown action {name!r}" + (
+            did_you_mean(name, _ACTIONS) or f"; known actions: {', '.join(sorted(_ACTIONS))}"))
+    return function
+
+
+def action_names() -> list[str]:
+    return sorted(_ACTIONS)
+
+
+def check_args(name: str, args: dict) -> str | None:
+    """Why ``args`` do not fit action ``name``, or None."""
+    params = list(inspect.signature(action(name)).parameters.values())[2:]
+    known = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for key in args:
+        if key not in known:
+            return (f"action {name!r} has no argument {key!r}" + (
+                did_you_mean(key, known) or f"; it takes {', '.join(known) or 'none'}"))
+    missing = [p.name for p in params if p.default is p.empty and p.name not in args]
+    if missing:
+        return f"action {name!r} needs the argument {missing[0]!r}"
+    return None
+
+
+def run_action(name: str, graph, ctx: ActionContext, args: dict) -> dict:
+    result = action(name)(graph, ctx, **args)
+    return dict(result or {})
+
+
+# -- the built-in actions -------------------------------------------------------------
+@register_action("fold_constants")
+def fold_constants(graph, ctx, max_bytes: int = 64 << 20, input_shapes: dict | None = None):
+    """Fold every subgraph whose inputs are known (graphtool.fold) into Consts."""
+    try:
+        from graphtool.fold import fold_constants as fold
+    except ImportError:
+        raise GraphtoolError("the fold_constants action needs graphtool.fold, which this "
+                             "installation does not have") from None
+    before = set(graph.names())
+    folded = fold(graph, max_bytes=max_bytes, input_shapes=input_shapes or ctx.input_shapes)
+    after = set(graph.names())
+    written = [e["node"] for e in folded or [] if isinstance(e, dict) and "node" in e]
+    return {"created": [n for n in written if n not in before],
+            "removed": sorted(before - after),
+            "changed": [n for n in written if n in before and n in after],
+            "folded": len(written)}
+
+
+@register_action("inline_functions")
+def inline_functions(graph, ctx, max_depth: int = 50):
+    """Replace PartitionedCall/StatefulPartitionedCall nodes by their bodies."""
+    from graphtool.rewrite.inline import inline_calls
+    return inline_calls(graph, max_depth=max_depth)
+
+
+@register_action("prune")
+def prune(graph, ctx, keep: list | None = None):
+    """Remove every node no graph output depends on."""
+    return {"removed": graph.prune(keep=keep or [])}
+
+
+@register_action("remove_control_inputs")
+def remove_control_inputs(graph, ctx, ops: list | None = None):
+    """Drop control inputs (of every node, or of nodes with one of ``ops``)."""
+    wanted = set(ops) if ops else None
+    changed = []
+    for node in graph.nodes:
+        if node.control_inputs and (wanted is None or node.op in wanted):
+            node.remove_control_inputs()
+            changed.append(node.name)
+    return {"changed": changed}
+
+
+@register_action("rename_op")
+def rename_op(graph, ctx, op: str, to: str):
+    """Give every node of type ``op`` the type ``to`` (attrs and inputs unchanged)."""
+    changed = []
+    for node in graph.nodes:
+        if node.op == op:
+            node.op = to
+            changed.append(node.name)
+    return {"changed": changed}
+
+
+@register_action("set_attr")
+def set_attr(graph, ctx, op: str, key: str, value, kind: str | None = None):
+    """Set attr ``key`` on every node of type ``op``."""
+    changed = []
+    for node in graph.nodes:
+        if node.op == op:
+            node.set_attr(key, value, kind)
+            changed.append(node.name)
+    return {"changed": changed}
+
+
+@register_action("remove_attr")
+def remove_attr(graph, ctx, op: str, key: str):
+    """Remove attr ``key`` from every node of type ``op``."""
+    changed = []
+    for node in graph.nodes:
+        if node.op == op and node.has_attr(key):
+            node.remove_attr(key)
+            changed.append(node.name)
+    return {"changed": changed}
+
+
+@register_action("sort")
+def sort(graph, ctx):
+    """Order nodes so every node follows its inputs."""
+    graph.toposort()
+    return {}
+
+
+@register_action("set_input_shape")
+def set_input_shape(graph, ctx, shapes: dict | None = None):
+    """Pin the ``shape`` attr of graph inputs (default: the shapes given to the rewrite)."""
+    shapes = shapes if shapes is not None else ctx.input_shapes
+    changed = []
+    inputs = {n.name: n for n in graph.inputs}
+    for name, dims in shapes.items():
+        node = inputs.get(name.split(":")[0])
+        if node is None:
+            raise GraphtoolError(f"set_input_shape: {name!r} is not a graph input"
+                                 + (did_you_mean(name, inputs) or
+                                    f"; inputs: {', '.join(inputs) or 'none'}"))
+        node.set_attr("shape", Shape(tuple(int(d) for d in dims)))
+        changed.append(node.name)
+    return {"changed": changed}

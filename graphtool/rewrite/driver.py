@@ -1,0 +1,189 @@
+"""The driver: runs a RuleSet over a graph, stage by stage, to a fixed point.
+
+Per stage: the stage's actions run once, in file order; then its pattern rules
+run in passes.  In each pass, rules go highest priority first (ties in file
+order) and each rule visits its candidate roots - taken from an index by root
+op, so no rule scans the whole graph - in a stable order.  The first pass
+visits every candidate; later passes only the nodes within pattern depth
+downstream of something the previous pass changed, which keeps the cost
+linear in graph size.  A stage stops when a pass changes nothing; when it is
+still changing after the pass cap, the error names the rules that kept firing.
+
+The rewrite is transactional: it works on a copy, and the caller's graph is
+never modified, whatever fails.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from graphtool.errors import GraphtoolError
+from graphtool.graph import parse_ref
+from graphtool.match.matcher import Matcher
+from graphtool.rewrite.actions import ActionContext, run_action
+from graphtool.rewrite.edit import Edit, OpIndex
+from graphtool.rewrite.replacement import apply
+
+DEFAULT_MAX_PASSES = 100
+
+
+@dataclass
+class RewriteResult:
+    """The rewritten graph, the rewrite log (one dict per rule firing) and statistics."""
+    graph: object
+    log: list = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+
+def rewrite(graph, rules, *, log=None, input_shapes: dict | None = None,
+            max_passes: int = DEFAULT_MAX_PASSES) -> RewriteResult:
+    """Apply ``rules`` (a RuleSet) to a copy of ``graph``.
+
+    ``log`` may be a path (JSON lines are written there), a list (entries are
+    appended) or a file object.  ``input_shapes`` maps Placeholder names to
+    dims for the actions that need them (set_input_shape, fold_constants).
+    """
+    started = time.perf_counter()
+    work = graph.copy()
+    work.outputs = work.outputs  # pin: the outputs before the rewrite stay the outputs
+    outputs = {parse_ref(o).node for o in work.outputs}
+    entries: list[dict] = []
+    fired: Counter = Counter()
+    passes: dict[str, int] = {}
+    nodes_before = len(work)
+    for stage in rules.stages:
+        run = _StageRun(work, stage, outputs, entries, fired,
+                        ActionContext(dict(input_shapes or {}), stage.name),
+                        stage.max_passes or max_passes)
+        passes[stage.name] = run.run()
+    try:
+        work.check()
+    except GraphtoolError as exc:
+        raise GraphtoolError(f"the rewrite produced a broken graph ({exc}); a rule's replacement "
+                             "is wrong - run with --log to see which rules fired") from None
+    stats = {
+        "nodes_before": nodes_before, "nodes_after": len(work),
+        "fired": {r.id: fired[r.id] for r in rules.rules if fired[r.id]},
+        "passes": passes, "seconds": round(time.perf_counter() - started, 3),
+    }
+    _write_log(log, entries)
+    return RewriteResult(work, entries, stats)
+
+
+def _write_log(target, entries: list[dict]) -> None:
+    if target is None:
+        return
+    if isinstance(target, list):
+        target.extend(entries)
+        return
+    text = "".join(json.dumps(e, sort_keys=False) + "\n" for e in entries)
+    if hasattr(target, "write"):
+        target.write(text)
+        return
+    from graphtool.emit.files import atomic_write
+    atomic_write(os.fspath(target), text)
+
+
+class _StageRun:
+    def __init__(self, graph, stage, outputs, entries, fired, ctx, max_passes):
+        self.graph = graph
+        self.stage = stage
+        self.outputs = outputs
+        self.entries = entries
+        self.fired = fired
+        self.ctx = ctx
+        self.max_passes = max_passes
+
+    def run(self) -> int:
+        for rule in self.stage.actions:
+            self._action(rule)
+        rules = self.stage.patterns
+        if not rules:
+            return 0
+        self.index = OpIndex(self.graph)
+        matchers = {r.id: Matcher(r.pattern, conditions=r.conditions, control=r.control,
+                                  lets=r.lets) for r in rules}
+        depth = max(r.pattern.depth for r in rules)
+        within = None
+        for number in range(1, self.max_passes + 1):
+            counts: Counter = Counter()
+            touched: set[str] = set()
+            for rule in rules:
+                if rule.once and number > 1:
+                    continue
+                self._sweep(rule, matchers[rule.id], within, counts, touched)
+            if not counts:
+                return number
+            within = self._downstream(touched, depth)
+        busy = ", ".join(f"{rid} ({n} times)" for rid, n in counts.most_common())
+        raise GraphtoolError(
+            f"stage {self.stage.name!r} still changes the graph after {self.max_passes} passes; "
+            f"rules still firing in the last pass: {busy}. A replacement probably re-creates its "
+            "own pattern: make the pattern stricter or mark the rule once: true")
+
+    def _sweep(self, rule, matcher, within, counts, touched) -> None:
+        ops = rule.pattern.root_ops
+        graph = self.graph
+        for name in self.index.candidates(ops, within):
+            node = graph.get(name)
+            if node is None or (ops is not None and node.op not in ops):
+                continue
+            try:
+                found = matcher.match(graph, node, outputs=self.outputs)
+            except GraphtoolError as exc:
+                raise _rule_error(rule, name, None, exc) from exc
+            if found is None:
+                continue
+            edit = Edit(graph, self.index, self.outputs)
+            try:
+                apply(rule.replacement, found, edit, found.scope(graph, rule.lets), rule.control)
+            except Exception as exc:  # noqa: BLE001 - reported with the rule and the nodes
+                raise _rule_error(rule, name, found.matched, exc) from exc
+            entry = {"rule": rule.id, "stage": self.stage.name, "root": name,
+                     "matched": found.matched}
+            entry.update(edit.summary())
+            self.entries.append(entry)
+            counts[rule.id] += 1
+            self.fired[rule.id] += 1
+            touched.update(edit.touched())
+
+    def _downstream(self, seeds: set[str], depth: int) -> set[str]:
+        """Nodes at most ``depth - 1`` edges downstream of ``seeds``: the possible new roots."""
+        seen = {s for s in seeds if s in self.graph}
+        frontier = set(seen)
+        for _ in range(max(depth - 1, 0)):
+            following = set()
+            for name in frontier:
+                for reader in self.graph.consumers(name):
+                    if reader.name not in seen:
+                        seen.add(reader.name)
+                        following.add(reader.name)
+            frontier = following
+        return seen
+
+    def _action(self, rule) -> None:
+        before = len(self.graph)
+        try:
+            detail = run_action(rule.action, self.graph, self.ctx, rule.args)
+        except GraphtoolError as exc:
+            raise GraphtoolError(f"{rule.position}: action {rule.action!r} (rule {rule.id!r}) "
+                                 f"failed: {exc}") from exc
+        entry = {"action": rule.action, "rule": rule.id, "stage": self.stage.name}
+        entry.update(detail)
+        entry.setdefault("nodes", [before, len(self.graph)])
+        self.entries.append(entry)
+        self.fired[rule.id] += 1
+        # Actions may rename or remove outputs; follow them.
+        self.outputs.clear()
+        self.outputs.update(parse_ref(o).node for o in self.graph.outputs)
+
+
+def _rule_error(rule, root: str, matched, exc) -> GraphtoolError:
+    nodes = f" (matched {', '.join(matched[:6])}{', ...' if len(matched) > 6 else ''})" \
+        if matched else ""
+    detail = str(exc) if isinstance(exc, GraphtoolError) else f"{type(exc).__name__}: {exc}"
+    return GraphtoolError(f"rule {rule.id!r} ({rule.position}) failed at node {root!r}{nodes}: "
+                          f"{detail}; nothing was changed")

@@ -1,0 +1,182 @@
+"""Recorded graph edits: what one rule firing created, removed and changed.
+
+Every change the driver makes goes through an ``Edit``, for three reasons:
+the rewrite log needs the names, the op index must follow op changes without
+rescanning the graph, and the driver re-examines only the neighbourhood of
+what changed.  Python helpers used as ``replace: {call: ...}`` get the same
+object, so their edits are logged and indexed too.
+"""
+from __future__ import annotations
+
+from graphtool.graph import parse_ref
+
+CONST_OP = "Const"  # the GraphDef constant op, as Graph.add_const writes it
+
+
+class OpIndex:
+    """Node names by op type, with a serial number per node for a stable order."""
+
+    def __init__(self, graph):
+        self.by_op: dict[str, dict[str, None]] = {}
+        self.serial: dict[str, int] = {}
+        for node in graph.nodes:
+            self.add(node.name, node.op)
+
+    def add(self, name: str, op: str) -> None:
+        self.by_op.setdefault(op, {})[name] = None
+        if name not in self.serial:
+            self.serial[name] = len(self.serial)
+
+    def remove(self, name: str, op: str) -> None:
+        self.by_op.get(op, {}).pop(name, None)
+
+    def move(self, name: str, old_op: str, new_op: str) -> None:
+        if old_op != new_op:
+            self.remove(name, old_op)
+            self.add(name, new_op)
+
+    def rename(self, old: str, new: str, op: str) -> None:
+        self.remove(old, op)
+        self.serial[new] = self.serial.get(old, len(self.serial))
+        self.by_op.setdefault(op, {})[new] = None
+
+    def candidates(self, ops, within=None) -> list[str]:
+        """Names of nodes with one of ``ops`` (None: any), optionally only those in ``within``."""
+        if within is not None:
+            names = [n for n in within if n in self.serial]
+            if ops is not None:
+                names = [n for n in names if any(n in self.by_op.get(o, ()) for o in ops)]
+            return sorted(names, key=self.serial.__getitem__)
+        if ops is None:
+            names = [n for group in self.by_op.values() for n in group]
+        elif len(ops) == 1:
+            return list(self.by_op.get(next(iter(ops)), ()))
+        else:
+            names = [n for o in ops for n in self.by_op.get(o, ())]
+        return sorted(names, key=self.serial.__getitem__)
+
+
+class Edit:
+    """The edits of one rule firing (or one action run) on ``graph``."""
+
+    def __init__(self, graph, index: OpIndex | None = None, outputs: set | None = None):
+        self.graph = graph
+        self.index = index
+        self.outputs = outputs if outputs is not None else set()
+        self.created: dict[str, None] = {}
+        self.removed: dict[str, None] = {}
+        self.changed: dict[str, None] = {}
+        self.renamed: dict[str, str] = {}
+        self.seeds: set[str] = set()   # surviving producers of removed nodes
+
+    # -- creating -----------------------------------------------------------
+    def add_node(self, op: str, name: str, inputs=(), attrs: dict | None = None):
+        """Add a node named ``name`` (made unique); ``attrs`` maps keys to AttrValues."""
+        node = self.graph.add_node(op, self.graph.fresh_name(name), inputs)
+        for key, value in (attrs or {}).items():
+            node.proto.attr[key].CopyFrom(value)
+        self._created(node)
+        return node
+
+    def add_const(self, array, name: str, dtype=None):
+        node = self.graph.add_const(array, self.graph.fresh_name(name), dtype)
+        self._created(node)
+        return node
+
+    def _created(self, node) -> None:
+        self.created[node.name] = None
+        if self.index is not None:
+            self.index.add(node.name, node.op)
+
+    # -- changing -----------------------------------------------------------
+    def rebuild(self, node, op: str, inputs, attrs: dict) -> None:
+        """Turn ``node`` into a different node in place: it keeps its name and position."""
+        old_op = node.op
+        msg = node.proto
+        msg.attr.clear()
+        for key, value in attrs.items():
+            msg.attr[key].CopyFrom(value)
+        if op != old_op:
+            node.op = op
+            if self.index is not None:
+                self.index.move(node.name, old_op, op)
+        node.set_inputs(list(inputs))
+        self.mark_changed(node.name)
+
+    def set_inputs(self, node, inputs) -> None:
+        node.set_inputs(list(inputs))
+        self.mark_changed(node.name)
+
+    def set_op(self, node, op: str) -> None:
+        old = node.op
+        node.op = op
+        if self.index is not None:
+            self.index.move(node.name, old, op)
+        self.mark_changed(node.name)
+
+    def mark_changed(self, name: str) -> None:
+        if name not in self.created:
+            self.changed[name] = None
+
+    def replace_uses(self, old: str, new: str) -> None:
+        """Readers of tensor ``old`` read ``new`` instead (control edges follow)."""
+        readers = [n.name for n in self.graph.consumers(parse_ref(old).node)]
+        self.graph.replace_all_uses(old, new)
+        for name in readers:
+            if name != parse_ref(new).node:
+                self.mark_changed(name)
+
+    def rename(self, old: str, new: str) -> None:
+        node = self.graph.rename(old, new)
+        if self.index is not None:
+            self.index.rename(old, new, node.op)
+        self.renamed[old] = new
+        if old in self.outputs:
+            self.outputs.discard(old)
+            self.outputs.add(new)
+
+    # -- removing -----------------------------------------------------------
+    def remove(self, names) -> None:
+        """Remove nodes that nothing outside the set reads."""
+        nodes = [self.graph.node(n) for n in names]
+        doomed = {n.name for n in nodes}
+        producers = {parse_ref(i).node for n in nodes for i in n.inputs} - doomed
+        self.graph.remove(nodes)
+        for node in nodes:
+            self.removed[node.name] = None
+            self.created.pop(node.name, None)
+            self.changed.pop(node.name, None)
+            if self.index is not None:
+                self.index.remove(node.name, node.op)
+        self.seeds.update(p for p in producers if p in self.graph)
+
+    def remove_dead(self, names) -> list[str]:
+        """Remove those of ``names`` that no node reads and that are no graph output, repeatedly."""
+        pending = [n for n in dict.fromkeys(names) if n in self.graph]
+        gone: list[str] = []
+        progress = True
+        while progress and pending:
+            progress = False
+            for name in list(pending):
+                if name in self.outputs:
+                    pending.remove(name)
+                    continue
+                if not self.graph.consumers(name):
+                    self.remove([name])
+                    pending.remove(name)
+                    gone.append(name)
+                    progress = True
+        return gone
+
+    # -- results ------------------------------------------------------------
+    def touched(self) -> set[str]:
+        """Surviving nodes whose neighbourhood changed: where new matches may appear."""
+        names = set(self.created) | set(self.changed) | set(self.renamed.values()) | self.seeds
+        return {n for n in names if n in self.graph}
+
+    def summary(self) -> dict:
+        entry = {"created": list(self.created), "removed": list(self.removed),
+                 "changed": [n for n in self.changed if n in self.graph]}
+        if self.renamed:
+            entry["renamed"] = dict(self.renamed)
+        return entry

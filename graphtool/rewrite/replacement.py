@@ -1,0 +1,401 @@
+"""Replacements: what a matched subgraph becomes.
+
+Three forms (see docs/rules.md):
+
+* ``replace: x`` - bypass: the root's readers read capture ``x`` instead
+  (Identity-like removal);
+* ``replace: {call: helper, args: [...]}`` - a registered Python function
+  does the edit itself through an ``Edit``;
+* ``replace: {name: {op: ..., inputs: [...], attrs: {...}}, ...}`` - new
+  nodes taking captures, with literal, copied or computed attrs and computed
+  Const tensors.  The node named like the pattern root (or the only sink)
+  takes over the root: the root node is rebuilt in place, so it keeps its
+  name and its readers stay wired.
+
+Everything a replacement computes is evaluated before the graph is touched,
+so an error leaves no half-done rewrite behind.  Matched nodes nobody reads
+afterwards are removed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphtool import attrs as attr_codec
+from graphtool.dtypes import DType, as_dtype, to_numpy
+from graphtool.errors import GraphtoolError
+from graphtool.lang.computed import (CallValue, Computed, CopyAttr, ExprValue, Literal,
+                                     compile_call, expression)
+from graphtool.lang.functions import MAX_ELEMENTS, value_of
+from graphtool.lang.source import Position, SourceMap
+from graphtool.match.pattern import InputRef, Pattern, parse_input_ref
+from graphtool.proto import AttrValue
+from graphtool.rewrite.edit import CONST_OP, Edit
+
+
+@dataclass
+class NewNode:
+    """One node of a replacement subgraph."""
+    key: str
+    position: Position
+    op: str | None = None
+    inputs: list = field(default_factory=list)          # InputRefs
+    copy_attrs: str | None = None
+    attrs: dict = field(default_factory=dict)           # key -> Computed, or None to drop
+    const: Computed | None = None
+    dtype: DType | None = None
+    shape: object = None                                # list, Computed or None
+
+
+@dataclass
+class Replacement:
+    kind: str                                           # "bypass", "call" or "nodes"
+    position: Position
+    target: InputRef | None = None
+    call: CallValue | None = None
+    nodes: dict = field(default_factory=dict)           # key -> NewNode
+    root: str | None = None
+    order: list = field(default_factory=list)           # producers before readers
+    names_used: set = field(default_factory=set)
+
+
+# -- compiling ----------------------------------------------------------------------
+def compile_replacement(data, smap: SourceMap, path: tuple, pattern: Pattern,
+                        lets: list[str]) -> Replacement:
+    names = set(pattern.captures) | set(lets)
+    here = smap.at(path)
+    if isinstance(data, str):
+        return _compile_bypass(data, smap, path, pattern, here)
+    if isinstance(data.get("call"), str):
+        call = compile_call(data, smap, path, names)
+        return Replacement("call", here, call=call, names_used=set(call.names_used))
+    rep = Replacement("nodes", here)
+    singles = set(pattern.nodes) | set(pattern.leaves)
+    for key, spec in data.items():
+        where = path + (key,)
+        if key != pattern.root and (key in names):
+            raise smap.error(where, f"replacement node {key!r} has the name of a capture; "
+                             "choose another name (only the pattern root's name may be reused)",
+                             key=True)
+        rep.nodes[key] = _compile_node(key, spec, smap, where, pattern, names, data, singles)
+    _wire(rep, smap, path, pattern)
+    for node in rep.nodes.values():
+        for computed in list(node.attrs.values()) + [node.const, node.shape]:
+            if isinstance(computed, Computed):
+                rep.names_used.update(computed.names_used)
+        rep.names_used.update(r.name for r in node.inputs if r.name in names)
+        if node.copy_attrs:
+            rep.names_used.add(node.copy_attrs)
+    return rep
+
+
+def _compile_bypass(text: str, smap, path, pattern: Pattern, here) -> Replacement:
+    try:
+        ref = parse_input_ref(text)
+    except GraphtoolError as exc:
+        raise smap.error(path, str(exc)) from None
+    if ref.name is None or ref.variadic:
+        raise smap.error(path, f"replace: {text!r} must name one captured tensor")
+    if ref.name not in pattern.nodes and ref.name not in pattern.leaves:
+        raise smap.error(path, f"replace: {ref.name!r} is not a capture of the pattern"
+                         + _suggest(ref.name, pattern.captures))
+    if ref.name == pattern.root:
+        raise smap.error(path, "replace: the root cannot replace itself")
+    if ref.port is not None and ref.name in pattern.leaves:
+        raise smap.error(path, f"{ref.name!r} is already a tensor; drop the ':{ref.port}'")
+    return Replacement("bypass", here, target=ref, names_used={ref.name})
+
+
+def _suggest(word, options) -> str:
+    from graphtool.errors import did_you_mean
+    return did_you_mean(word, list(options))
+
+
+def _compile_node(key, spec, smap, where, pattern, names, all_nodes, singles) -> NewNode:
+    node = NewNode(key, smap.at(where, key=True))
+    if ("op" in spec) == ("const" in spec):
+        raise smap.error(where, f"replacement node {key!r} needs exactly one of op: (a new "
+                         "node) or const: (a computed constant)", key=True)
+    node.op = spec.get("op")
+    for i, text in enumerate(spec.get("inputs", [])):
+        ref = parse_input_ref(text)
+        at = where + ("inputs", i)
+        if ref.name is None:
+            raise smap.error(at, f"{text!r} cannot be used in a replacement; name a capture or "
+                             "a replacement node")
+        if ref.variadic and ref.name not in pattern.rests:
+            raise smap.error(at, f"'...{ref.name}' is not a list capture of the pattern"
+                             + _suggest(ref.name, pattern.rests))
+        if not ref.variadic and ref.name not in singles and ref.name not in all_nodes:
+            raise smap.error(at, f"{ref.name!r} is neither a capture nor a replacement node"
+                             + _suggest(ref.name, list(singles) + list(all_nodes)))
+        if ref.port is not None and ref.name in pattern.leaves:
+            raise smap.error(at, f"{ref.name!r} is already a tensor; drop the ':{ref.port}'")
+        node.inputs.append(ref)
+    if "copy_attrs" in spec:
+        if spec["copy_attrs"] not in singles:
+            raise smap.error(where + ("copy_attrs",), f"copy_attrs: {spec['copy_attrs']!r} is "
+                             "not a capture" + _suggest(spec["copy_attrs"], singles))
+        node.copy_attrs = spec["copy_attrs"]
+    for attr_key, value in spec.get("attrs", {}).items():
+        node.attrs[attr_key] = _compile_attr(attr_key, value, smap, where + ("attrs", attr_key),
+                                             names, singles)
+    if "const" in spec:
+        node.const = _compile_tensor(spec["const"], smap, where + ("const",), names)
+        if spec.get("attrs") or spec.get("inputs") or spec.get("copy_attrs"):
+            raise smap.error(where, f"replacement node {key!r} is a computed constant; it takes "
+                             "no inputs:, attrs: or copy_attrs:", key=True)
+    elif "dtype" in spec or "shape" in spec:
+        raise smap.error(where, "dtype: and shape: describe a computed const:; this node has op:",
+                         key=True)
+    if "dtype" in spec:
+        try:
+            node.dtype = as_dtype(spec["dtype"])
+        except GraphtoolError as exc:
+            raise smap.error(where + ("dtype",), str(exc)) from None
+    if "shape" in spec:
+        shape = spec["shape"]
+        node.shape = (ExprValue(expression(shape, smap, where + ("shape",), names))
+                      if isinstance(shape, str) else list(shape))
+    return node
+
+
+def _compile_attr(key, value, smap, where, names, singles):
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if "expr" in value:
+            return ExprValue(expression(value["expr"], smap, where + ("expr",), names))
+        if "copy" in value:
+            if value["copy"] not in singles:
+                raise smap.error(where + ("copy",), f"copy: {value['copy']!r} is not a capture"
+                                 + _suggest(value["copy"], singles))
+            return CopyAttr(value["copy"], key, smap.at(where))
+        if "call" in value:
+            return compile_call(value, smap, where, names)
+        return Literal(value["value"], value["kind"])
+    return Literal(value)
+
+
+def _compile_tensor(value, smap, where, names) -> Computed:
+    if isinstance(value, str):
+        return ExprValue(expression(value, smap, where, names))
+    if isinstance(value, dict):
+        return compile_call(value, smap, where, names)
+    return Literal(value)
+
+
+def _wire(rep: Replacement, smap, path, pattern: Pattern) -> None:
+    """Pick the node that takes over the root, check reachability, order the nodes."""
+    readers = {key: [] for key in rep.nodes}
+    for key, node in rep.nodes.items():
+        for ref in node.inputs:
+            if ref.name == pattern.root and ref.name not in rep.nodes:
+                raise smap.error(path + (key,), f"replacement node {key!r} reads the pattern root "
+                                 f"{pattern.root!r}, which the replacement takes over (a cycle)",
+                                 key=True)
+            if ref.name in rep.nodes and not ref.variadic:
+                if ref.name == key:
+                    raise smap.error(path + (key,), f"replacement node {key!r} reads itself",
+                                     key=True)
+                readers[ref.name].append(key)
+    if pattern.root in rep.nodes:
+        root = pattern.root
+    else:
+        sinks = [k for k, r in readers.items() if not r]
+        if len(sinks) != 1:
+            raise smap.error(path, "cannot tell which replacement node takes over the pattern "
+                             f"root: name it {pattern.root!r} (sinks: {', '.join(sinks) or 'none'})")
+        root = sinks[0]
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(key: str, trail: list[str]):
+        if state.get(key) == 1:
+            raise smap.error(path + (key,), "the replacement has a cycle: "
+                             + " -> ".join(trail[trail.index(key):] + [key]), key=True)
+        if state.get(key) == 2:
+            return
+        state[key] = 1
+        for ref in rep.nodes[key].inputs:
+            if ref.name in rep.nodes and not ref.variadic:
+                visit(ref.name, trail + [key])
+        state[key] = 2
+        order.append(key)
+
+    visit(root, [])
+    unused = [k for k in rep.nodes if k not in state]
+    if unused:
+        raise smap.error(path + (unused[0],), f"replacement node {unused[0]!r} is not used by "
+                         f"{root!r} (it reaches no output); remove it or wire it in", key=True)
+    rep.root, rep.order = root, order
+
+
+# -- applying -----------------------------------------------------------------------
+def apply(rep: Replacement, match, edit: Edit, env, control: str) -> None:
+    """Perform the replacement for ``match``; the graph is only touched after all values exist."""
+    graph = edit.graph
+    matched = match.matched
+    inside = set(matched)
+    controls = []
+    if control == "keep":
+        controls = list(dict.fromkeys(
+            c for n in matched for c in graph.node(n).control_inputs if c not in inside))
+    if rep.kind == "bypass":
+        _bypass(rep, match, edit, controls)
+        edit.remove_dead(matched)
+    elif rep.kind == "call":
+        rep.call.function(edit, match, *rep.call.arguments(env))
+        edit.remove_dead(matched)
+    else:
+        _build(rep, match, edit, env, controls)
+        edit.remove_dead([n for n in matched if n != match.root])
+
+
+def _tensor_ref(ref: InputRef, match, made: dict) -> list[str]:
+    if ref.variadic:
+        return list(match.rests[ref.name])
+    if ref.name in made:
+        base = made[ref.name]
+    else:
+        base = match.tensor(ref.name)
+    if ref.port:
+        return [f"{base}:{ref.port}"]
+    return [base]
+
+
+def _bypass(rep: Replacement, match, edit: Edit, controls: list[str]) -> None:
+    graph = edit.graph
+    root = match.root
+    target = _tensor_ref(rep.target, match, {})[0]
+    readers = graph.consumers(root)
+    for reader in readers:
+        other_port = [i for i in reader.data_inputs if i.startswith(root + ":")
+                      and not i.endswith(":0")]
+        if other_port:
+            raise GraphtoolError(f"cannot bypass {root!r}: {reader.name!r} reads its output "
+                                 f"{other_port[0]}")
+    data_readers = [r.name for r in readers if root in {i.split(":")[0] for i in r.data_inputs}]
+    edit.replace_uses(root, target)
+    for name in data_readers:
+        if controls and name in graph:
+            node = graph.node(name)
+            edit.set_inputs(node, list(node.inputs) + ["^" + c for c in controls])
+    if root in edit.outputs:
+        _keep_output_name(edit, root, target)
+
+
+def _keep_output_name(edit: Edit, root: str, target: str) -> None:
+    """A bypassed graph output keeps its name: its producer takes it over when it can."""
+    graph = edit.graph
+    producer = target.split(":")[0]
+    edit.remove([root])
+    edit.outputs.discard(root)
+    if (target == producer and producer in graph and producer not in edit.outputs
+            and not graph.consumers(producer)):
+        edit.rename(producer, root)
+        edit.outputs.add(root)
+    else:
+        edit.outputs.add(producer)
+
+
+def _build(rep: Replacement, match, edit: Edit, env, controls: list[str]) -> None:
+    graph = edit.graph
+    planned = {}
+    for key in rep.order:
+        planned[key] = _plan(rep.nodes[key], env)
+    made: dict[str, str] = {}
+    for key in rep.order:
+        node = rep.nodes[key]
+        inputs = [t for ref in node.inputs for t in _tensor_ref(ref, match, made)]
+        kind, payload = planned[key]
+        if key == rep.root:
+            if kind == "const":
+                array, dtype = payload
+                attrs = {"value": attr_codec.encode(array.astype(to_numpy(dtype), copy=False)),
+                         "dtype": attr_codec.encode(dtype, "type")}
+                edit.rebuild(graph.node(match.root), CONST_OP, ["^" + c for c in controls], attrs)
+            else:
+                edit.rebuild(graph.node(match.root), node.op,
+                             inputs + ["^" + c for c in controls], payload)
+            made[key] = match.root
+            continue
+        name = f"{match.root}/{key}"
+        if kind == "const":
+            array, dtype = payload
+            made[key] = edit.add_const(array, name, dtype).name
+        else:
+            made[key] = edit.add_node(node.op, name, inputs, payload).name
+
+
+def _plan(node: NewNode, env):
+    """Evaluate everything a new node needs: ('const', (array, dtype)) or ('node', attrs)."""
+    if node.const is not None:
+        return "const", _tensor(node, env)
+    attrs: dict[str, AttrValue] = {}
+    if node.copy_attrs:
+        source = env[node.copy_attrs].node.proto
+        for key in sorted(source.attr):
+            copied = AttrValue()
+            copied.CopyFrom(source.attr[key])
+            attrs[key] = copied
+    for key, computed in node.attrs.items():
+        if computed is None:
+            attrs.pop(key, None)
+        else:
+            attrs[key] = _attr(computed, env)
+    return "node", attrs
+
+
+def _attr(computed: Computed, env) -> AttrValue:
+    value = computed.evaluate(env)
+    if isinstance(value, AttrValue):
+        copied = AttrValue()
+        copied.CopyFrom(value)
+        return copied
+    value = value_of(value)
+    if isinstance(computed, Literal) and computed.kind:
+        kind = computed.kind
+        if kind.startswith("list("):
+            return attr_codec.encode(value, "list", kind[5:-1])
+        if kind == "type":
+            value = as_dtype(value)
+        return attr_codec.encode(value, kind)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, tuple):
+        value = list(value)
+    if isinstance(value, list):
+        value = [v.item() if isinstance(v, np.generic) else v for v in value]
+    return attr_codec.encode(value)
+
+
+def _tensor(node: NewNode, env) -> tuple[np.ndarray, DType]:
+    raw = value_of(node.const.evaluate(env))
+    if isinstance(raw, (list, tuple)):
+        raw = [value_of(v) for v in raw]
+    python_value = not isinstance(raw, (np.ndarray, np.generic))
+    array = np.asarray(raw)
+    if array.dtype == object or array.dtype.kind in "SUV":
+        raise GraphtoolError(f"{node.position}: const {node.key!r} computed a "
+                             f"{type(raw).__name__}, not a numeric tensor")
+    if array.size > MAX_ELEMENTS:
+        raise GraphtoolError(f"{node.position}: const {node.key!r} has {array.size} elements, "
+                             f"over the limit of {MAX_ELEMENTS}")
+    if node.dtype is not None:
+        dtype = node.dtype
+    elif python_value and array.dtype.kind in "fi":
+        dtype = DType.float32 if array.dtype.kind == "f" else DType.int32
+    else:
+        dtype = as_dtype(array.dtype)
+    array = array.astype(to_numpy(dtype), copy=False)
+    declared = node.shape
+    if isinstance(declared, Computed):
+        declared = [int(d) for d in np.ravel(value_of(declared.evaluate(env)))]
+    if declared is not None and (len(declared) != array.ndim or any(
+            d is not None and d != s for d, s in zip(declared, array.shape))):
+        shown = [("?" if d is None else d) for d in declared]
+        raise GraphtoolError(f"{node.position}: computed const {node.key!r} has shape "
+                             f"{list(array.shape)}, but the rule declares {shown}")
+    return array, dtype
