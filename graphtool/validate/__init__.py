@@ -19,7 +19,7 @@ from graphtool.validate.bisection import Divergence, LayerValues, locate
 from graphtool.validate.compare import DEFAULT_ATOL, DEFAULT_RTOL, Comparison, align_and_compare
 from graphtool.validate.feeds import (DEFAULT_SEED, file_inputs, fit, random_inputs,
                                       reference_arrays)
-from graphtool.validate.layer_map import upstream_names
+from graphtool.validate.layer_map import input_dependent, upstream_names
 from graphtool.validate.report import ValidationReport
 from graphtool.validate.runner import OpenCVResult, run_opencv
 from graphtool.validate.signature import Signature, read_signature
@@ -188,17 +188,22 @@ class _Run:
                     return Divergence(note="OpenCV gave no intermediate layers: "
                                            f"{result.dump_error or result.error}")
                 layers = LayerValues(result.layers, result.layer_names, result.layer_types)
-            return locate(self.graphs["reference"], self.topology, layers, reference,
-                          self.tf_feeds, rtol=report.rtol, atol=report.atol,
-                          any_layout=report.engine != "tf")
+            found = locate(self.graphs["reference"], self.topology, layers, reference,
+                           self.tf_feeds, rtol=report.rtol, atol=report.atol,
+                           any_layout=report.engine != "tf", weights=self.graphs["candidate"])
+            if found.node is None and found.compared and report.engine == "opencv":
+                found.note += ("; OpenCV computed them with layer fusion off, so suspect a "
+                               "fusion or the choice of output layer")
+            return found
         except TFRunError as exc:
             return Divergence(note=f"bisection stopped: {exc}")
 
     def _tf_layers(self) -> LayerValues:
         graph = self.graphs["candidate"]
         session = self.session("candidate")
+        computed = input_dependent(graph)
         names = session.fetchable(n.name for n in graph.nodes
-                                  if n.op not in ("Const", "Placeholder"))
+                                  if n.name in computed and n.op != "Placeholder")
         return LayerValues(session.run(self.tf_feeds, names), names,
                            {n: graph.node(n).op for n in names})
 

@@ -42,11 +42,12 @@ class LayerValues:
 
 
 def locate(reference, topology, layers: LayerValues, session, feeds, *, rtol: float,
-           atol: float, any_layout: bool) -> Divergence:
+           atol: float, any_layout: bool, weights=None) -> Divergence:
     """Compare every layer with the reference and return the first divergence.
 
     ``reference``/``topology`` are graphtool Graphs (the candidate's topology
-    is what the runtime imported: the pbtxt when there is one).  ``session``
+    is what the runtime imported: the pbtxt when there is one, in which case
+    ``weights`` is the .pb holding its Consts).  ``session``
     is a ``TFSession`` on the reference; ``any_layout`` lets each layer line
     up channels-first or channels-last, whichever fits (OpenCV makes no promise
     for intermediate blobs).
@@ -83,7 +84,8 @@ def locate(reference, topology, layers: LayerValues, session, feeds, *, rtol: fl
             continue
         covers = downstream_names(topology, layer, layer_set) if topology.get(layer) else [layer]
         return Divergence(node=best.name, layer=layer, layer_type=layers.types.get(layer),
-                          covers=covers, consts=feeding_consts(topology, covers),
+                          covers=covers,
+                          consts=feeding_consts(covers, topology, weights or topology),
                           comparison=best, compared=len(ordered), matched_before=matched,
                           last_match=last)
     return Divergence(compared=len(ordered), matched_before=matched, last_match=last,

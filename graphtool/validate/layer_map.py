@@ -54,20 +54,41 @@ def downstream_names(graph, name: str, layers, limit: int = CHAIN_LIMIT) -> list
     return names
 
 
-def feeding_consts(graph, names) -> list[str]:
-    """Const nodes read (directly or through Identity) by the nodes ``names``: their weights."""
+def feeding_consts(names, *graphs) -> list[str]:
+    """Const nodes read (directly or through Identity) by the nodes ``names``: their weights.
+
+    Each name is looked up in the first of ``graphs`` that has it - a pbtxt
+    topology first, then the .pb whose Consts it refers to by name.
+    """
+    def find(text):
+        return next((g.get(text) for g in graphs if g.get(text) is not None), None)
+
     found = []
     for name in names:
-        node = graph.get(name)
+        node = find(name)
         if node is None:
             continue
         for text in node.data_inputs:
-            source = graph.get(text)
+            source = find(text)
             while source is not None and source.op in _PASS_THROUGH_OPS and source.data_inputs:
-                source = graph.get(source.data_inputs[0])
+                source = find(source.data_inputs[0])
             if source is not None and source.op == "Const" and source.name not in found:
                 found.append(source.name)
     return found
+
+
+def input_dependent(graph) -> set[str]:
+    """Names of the nodes whose value depends on a graph input (weights and shape maths do not)."""
+    reached = set()
+    stack = [n.name for n in graph.inputs]
+    while stack:
+        name = stack.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        stack.extend(u.name for u in graph.consumers(name)
+                     if any(parse_ref(i).node == name for i in u.data_inputs))
+    return reached
 
 
 def topological_index(graph) -> dict[str, int]:

@@ -207,13 +207,22 @@ def save_npz(path, arrays):
     os.replace(tmp, path)
 
 
-def dump_layers(cv2, job, net, engine):
-    """Every requested layer's blob, for bisection; per-layer failures are recorded."""
+def dump_layers(cv2, job, engine):
+    """Every requested layer's blob, for bisection; per-layer failures are recorded.
+
+    A network that already ran has fused layers that share (and overwrite)
+    blobs, so asking it for intermediate outputs returns stale values
+    (measured on 4.13).  A fresh import with fusion off gives each layer its own.
+    """
     wanted = job.request.get("dump")
     names = list(job.result["layer_names"])
     if wanted != "all":
         keep = set(wanted)
         names = [n for n in names if n in keep]
+    net = read_net(cv2, job.request, engine)
+    if not uses_new_engine(cv2, engine):
+        net.enableFusion(False)
+    set_inputs(net, job.request, load_inputs(job.request))
     blobs = {}
     try:
         blobs = forward(cv2, net, names, job.request, engine)
@@ -285,8 +294,7 @@ def run(job):
     if request.get("dump"):
         job.finish()  # the outputs survive even if dumping layers kills the process
         job.stage("dump")
-        set_inputs(net, request, load_inputs(request))
-        dump_layers(cv2, job, net, engine)
+        dump_layers(cv2, job, engine)
     job.stage("done")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -165,7 +166,8 @@ def _collect(job: str, returncode, timed_out: bool, timeout: float, log: str,
         result.error = crash
         return result
     result.ok = bool(data.get("ok"))
-    result.error = data.get("error")
+    if data.get("error"):
+        result.error = f"{result.label} failed while {doing}: {_tidy(data['error'])}"
     result.layer_names = list(data.get("layer_names") or [])
     result.layer_types = dict(data.get("layer_types") or {})
     result.output_layers = dict(data.get("output_layers") or {})
@@ -196,6 +198,17 @@ def _load_npz(path: str) -> dict[str, np.ndarray]:
         return {}
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
+
+
+_OPENCV_PREFIX = re.compile(r"^OpenCV\([^)]*\) (?P<file>\S+?):(?P<line>\d+): error: (?P<what>.*)$")
+
+
+def _tidy(message: str) -> str:
+    """'OpenCV(4.13.0) /io/.../net.cpp:105: error: (-215:...) x' -> '(-215:...) x [net.cpp:105]'."""
+    m = _OPENCV_PREFIX.match(message)
+    if not m:
+        return message
+    return f"{m.group('what')} [{os.path.basename(m.group('file'))}:{m.group('line')}]"
 
 
 def _signal_name(number: int) -> str:
