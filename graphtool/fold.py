@@ -143,6 +143,8 @@ class _Folder:
             const = graph.add_const(value, graph.fresh_name(f"{node.name}/out_{port}"),
                                     dtype=self.shapes.outputs(node)[port].dtype)
             const.set_inputs(controls)
+            self.shapes.set_outputs(const.name, [self.shapes.outputs(node)[port]._replace(
+                value=None, partial=None)])
             graph.replace_all_uses(f"{node.name}:{port}", const.name)
             created.append(const)
             self._record(const.name, node.op, value, source=node.name)

@@ -57,6 +57,10 @@ class Shapes(Mapping):
                                  + did_you_mean(name, self._table))
         return list(self._table[name])
 
+    def set_outputs(self, name: str, infos: list[TensorInfo]) -> None:
+        """Record the outputs of a node added after the analysis ran."""
+        self._table[name] = list(infos)
+
     def shape(self, tensor: str):
         return self[tensor].shape
 

@@ -115,3 +115,22 @@ define("ReadVariableOp", "VariableV2", shape=lambda ctx: unknown_rank(ctx.out_dt
        stateful=True)
 define("Print", shape=same_as(0), stateful=True)
 define("AssignVariableOp", "Assert", "PrintV2", shape=lambda ctx: [], outputs=0, stateful=True)
+
+
+# Control flow (TF1 cond/while): shapes pass through; never folded, since which
+# branch runs is decided at run time.
+def _merge_shape(ctx: Ctx):
+    shapes = [ctx.shape(i) for i in range(len(ctx))]
+    dtype = next((ctx.dtype(i) for i in range(len(ctx)) if ctx.dtype(i) is not None), None)
+    first = shapes[0]
+    if any(s is None or first is None or len(s) != len(first) for s in shapes):
+        shape = None
+    else:
+        shape = tuple(d if all(s[k] == d for s in shapes) else None for k, d in enumerate(first))
+    return [out(dtype, shape), out(DType.int32, ())]
+
+
+define("Switch", shape=lambda ctx: [out(ctx.dtype(0), ctx.shape(0))] * 2, outputs=2)
+define("Merge", shape=_merge_shape, outputs=2)
+define("Enter", "Exit", "NextIteration", "RefEnter", "RefExit", shape=same_as(0))
+define("LoopCond", shape=lambda ctx: out(DType.bool, ()))

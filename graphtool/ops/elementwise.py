@@ -139,6 +139,9 @@ BINARY = {
     "BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or, "BitwiseXor": np.bitwise_xor,
 }
 _PARTIAL_BINARY = {"Add", "AddV2", "Sub", "Mul"}
+# TF rounds the quotient to the half type before flooring/truncating, as numpy's own
+# half-precision arithmetic does: these run natively instead of widened.
+_NATIVE_HALF = {"FloorDiv", "FloorMod", "TruncateDiv", "TruncateMod", "Mod"}
 
 
 def _broadcast_shape(dtype=None):
@@ -148,14 +151,14 @@ def _broadcast_shape(dtype=None):
     return shape
 
 
-def _object_safe(fn):
-    """Partially known vectors arrive as object arrays: skip the half-precision dance."""
-    wide = _wide(fn)
+def _binary_kernel(fn, native: bool):
+    """Partially known vectors arrive as object arrays: no half-precision widening."""
+    wide = fn if native else _wide(fn)
     return lambda ctx, x, y: fn(x, y) if x.dtype == object or y.dtype == object else wide(x, y)
 
 
 for _name, _fn in BINARY.items():
-    define(_name, shape=_broadcast_shape(), kernel=_object_safe(_fn),
+    define(_name, shape=_broadcast_shape(), kernel=_binary_kernel(_fn, _name in _NATIVE_HALF),
            partial=_name in _PARTIAL_BINARY)
 
 # name -> numpy function of two arrays giving bool.

@@ -334,7 +334,7 @@ def _nearest_axis(in_size, out_size, align, half_pixel):
     scale = _resize_scale(in_size, out_size, align)
     i = np.arange(out_size, dtype=np.float32)
     src = (i + np.float32(0.5)) * scale if half_pixel else i * scale
-    index = np.round(src) if align else np.floor(src)
+    index = np.floor(src + np.float32(0.5)) if align else np.floor(src)  # round half up
     return np.clip(index.astype(np.int64), 0, in_size - 1)
 
 
