@@ -83,8 +83,9 @@ class Tracer:
     at: str | None = None
     reason: str | None = None
 
-    def fail(self, bindings: dict, at: str | None, reason: str) -> None:
-        if len(bindings) > self.bound:
+    def fail(self, bindings: dict, at: str | None, reason: str, *, final: bool = False) -> None:
+        """Record a failure if it got further than any before (or if it ends the search)."""
+        if final or len(bindings) > self.bound:
             self.bound = len(bindings)
             self.bindings = {k: (list(v) if isinstance(v, list) else v)
                              for k, v in bindings.items()}
@@ -131,8 +132,9 @@ class Matcher:
                     return found
                 self._fail(reason[0], reason[1])
         except _Exhausted:
-            self._fail(None, f"gave up after {self.max_steps} search steps (too many "
-                             "commutative/variadic alternatives)")
+            if tracer is not None:
+                tracer.fail(self.bind, None, f"gave up after {self.max_steps} search steps (too "
+                            "many commutative/variadic alternatives)", final=True)
         return None
 
     def _fail(self, at, reason: str) -> None:

@@ -1,0 +1,44 @@
+"""Small real frozen graphs for the rule-engine tests, built with TensorFlow in tmp dirs.
+
+Each builder makes ops in a fresh ``tf.Graph`` (constants are Consts, so the
+GraphDef is frozen as built) and returns the names of its outputs; ``frozen``
+writes the GraphDef and loads it back with graphtool.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def frozen(tmp_path, name: str, build):
+    """Build a graph with ``build(tf)`` -> output names; returns the loaded graphtool Graph."""
+    import tensorflow as tf
+
+    import graphtool
+
+    graph = tf.Graph()
+    with graph.as_default():
+        outputs = build(tf)
+    path = tmp_path / f"{name}.pb"
+    path.write_bytes(graph.as_graph_def().SerializeToString())
+    loaded = graphtool.load(path)
+    loaded.outputs = outputs
+    return loaded
+
+
+def run(graph, feeds: dict, outputs=None) -> list[np.ndarray]:
+    """Run a graphtool Graph with TensorFlow: feeds by node name, fetches the graph outputs."""
+    from graphtool.freeze.tfrun import run_graph
+    fetches = [o if ":" in o else o + ":0" for o in (outputs or graph.outputs)]
+    return run_graph(graph.to_graph_def(), {k + ":0": v for k, v in feeds.items()}, fetches)
+
+
+def random_input(*shape, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def const(tf, rng, shape, low=-1.0, high=1.0, name=None):
+    return tf.constant(rng.uniform(low, high, shape).astype(np.float32), name=name)
