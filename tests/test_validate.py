@@ -401,13 +401,15 @@ def test_cli_reports_a_crash_with_exit_1(tmp_path):
     assert "FAIL" in proc.stdout and "Traceback" not in proc.stderr
 
 
-def test_cli_bisect_text_report(tmp_path):
+def test_cli_bisect_text_report(tmp_path, capsys):
+    # In this process: TensorFlow is already loaded here, a fresh one would spend its import.
+    from graphtool.cli import main
     bad = _perturbed_copy(CONV, tmp_path / "bad.pb", DENSE_KERNEL)
-    proc = run_cli("validate", CONV, bad, "--bisect")
-    assert proc.returncode == 1, proc.stderr
-    assert "first diverging node: conv_bn_pool/probs/BiasAdd" in proc.stdout
-    assert DENSE_KERNEL in proc.stdout
-    assert "FAIL: 1 of 1 outputs beyond tolerance" in proc.stdout
+    assert main(["validate", str(CONV), str(bad), "--bisect"]) == 1
+    out = capsys.readouterr().out
+    assert "first diverging node: conv_bn_pool/probs/BiasAdd" in out
+    assert DENSE_KERNEL in out
+    assert "FAIL: 1 of 1 outputs beyond tolerance" in out
 
 
 NPZ = str(CONV.with_suffix(".npz"))

@@ -9,7 +9,7 @@ Consts (weights) they read.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from graphtool.validate.compare import Comparison, align_and_compare
 from graphtool.validate.layer_map import downstream_names, feeding_consts, topological_index
@@ -28,9 +28,6 @@ class Divergence:
     matched_before: int = 0             # of those, within tolerance before the divergence
     last_match: str | None = None
     note: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

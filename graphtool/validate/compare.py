@@ -17,7 +17,7 @@ reference's shape, and says which layout it used.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -62,9 +62,6 @@ class Comparison:
     candidate: Stats | None = None
     error: str | None = None
     source: str | None = None   # where the candidate value came from (e.g. an OpenCV layer)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def scale(reference) -> float:

@@ -31,8 +31,7 @@ class ValidationReport:
     rtol: float = DEFAULT_RTOL
     atol: float = DEFAULT_ATOL
     inputs: list[dict] = field(default_factory=list)
-    signature: str | None = None
-    notes: list[str] = field(default_factory=list)
+    signature: str | None = None   # where input/output names came from
     seconds: dict = field(default_factory=dict)
 
     @property
