@@ -180,7 +180,7 @@ def test_fixture_passes_against_tensorflow(opencv):
     assert report.signature.startswith("sidecar")
     out = report.outputs[0]
     assert out.max_abs <= out.tolerance == pytest.approx(1e-4)  # softmax: max(1, max|p|) = 1
-    assert out.source == "OpenCV layer conv_bn_pool/probs/Softmax"
+    assert out.source == "conv_bn_pool/probs/Softmax"
 
 
 def test_fixture_passes_against_freeze_reference_data(opencv):

@@ -152,8 +152,7 @@ class _Run:
         if not result.ok:
             report.error = result.error
             return None, {}
-        sources = {key: f"OpenCV layer {layer}" for key, layer in result.output_layers.items()}
-        return result.outputs, sources
+        return result.outputs, dict(result.output_layers)
 
     def candidate_tf(self, report):
         from graphtool.validate.tf_runner import TFRunError, unknown_ops
@@ -172,7 +171,7 @@ class _Run:
             report.error = str(exc)
             return None, {}
         return ({p.name: values[p.tensor] for p in outputs},
-                {p.name: f"TensorFlow tensor {p.tensor}" for p in outputs})
+                {p.name: p.tensor for p in outputs})
 
     def bisect(self, report) -> Divergence:
         """Pair the candidate's intermediate values with the reference's; find the first miss."""

@@ -61,7 +61,7 @@ class Comparison:
     reference: Stats | None = None
     candidate: Stats | None = None
     error: str | None = None
-    source: str | None = None   # where the candidate value came from (e.g. an OpenCV layer)
+    source: str | None = None   # the candidate's layer or tensor this value was read from
 
 
 def scale(reference) -> float:

@@ -36,11 +36,11 @@ class ValidationReport:
 
     @property
     def runtime(self) -> str:
-        """'OpenCV 5.0.0 (engine auto)' or 'TensorFlow'."""
+        """'OpenCV 5.0.0, engine auto' or 'TensorFlow'."""
         if self.engine == "tf":
             return "TensorFlow"
         version = f"OpenCV {self.opencv_version}" if self.opencv_version else "OpenCV"
-        return f"{version} (engine {self.opencv_engine})" if self.opencv_engine else version
+        return f"{version}, engine {self.opencv_engine}" if self.opencv_engine else version
 
     @property
     def failed_outputs(self) -> list[Comparison]:

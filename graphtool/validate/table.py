@@ -28,7 +28,7 @@ def print_report(report, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console(width=None if _is_terminal() else 120, highlight=False)
+    console = console or Console(width=None if _is_terminal() else 160, highlight=False)
     console.print(f"reference  {report.reference}  (TensorFlow)")
     extra = f" + {report.pbtxt}" if report.pbtxt else ""
     console.print(f"candidate  {report.candidate}{extra}  ({report.runtime})")
@@ -37,17 +37,18 @@ def print_report(report, console=None) -> None:
                       f"{item['source']}")
     if report.outputs:
         table = Table(show_edge=False, pad_edge=False)
-        for column in ("output", "shape", "max abs err", "max rel err", "tolerance", "layout",
-                       "read from", "verdict"):
-            table.add_column(column, no_wrap=column in ("output", "verdict"))
+        for column in ("output", "verdict", "shape", "max abs err", "max rel err", "tolerance",
+                       "layout", "read from"):
+            table.add_column(column, no_wrap=True)
         for o in report.outputs:
-            shape = _shape(o.reference.shape) if o.reference else "-"
             verdict = "[green]pass[/green]" if o.passed else "[red]FAIL[/red]"
-            if o.error:
-                verdict += f" ({o.error})"
-            table.add_row(o.name, shape, _number(o.max_abs), _number(o.max_rel),
-                          _number(o.tolerance), o.layout or "-", o.source or "-", verdict)
+            shape = _shape(o.reference.shape) if o.reference else "-"
+            table.add_row(o.name, verdict, shape, _number(o.max_abs), _number(o.max_rel),
+                          _number(o.tolerance), o.layout or "-", o.source or "-")
         console.print(table)
+        for o in report.outputs:
+            if o.error:
+                console.print(f"[red]{o.name}[/red]: {o.error}")
     if report.error:
         console.print(f"[red]error[/red]      {report.error}")
     if report.bisect is not None:
@@ -61,20 +62,19 @@ def _print_bisect(console, found) -> None:
         return
     c = found.comparison
     kind = f" ({found.layer_type})" if found.layer_type else ""
-    console.print(f"bisect     first diverging node: [bold]{found.node}[/bold]  "
-                  f"(candidate layer {found.layer}{kind}, {found.matched_before} of "
-                  f"{found.compared} paired layers matched before it)")
-    console.print(f"           covers {', '.join(found.covers)}; weights "
-                  f"{', '.join(found.consts) or 'none'}")
-    if c.error:
-        console.print(f"           {c.error}")
-    else:
-        console.print(f"           max abs err {_number(c.max_abs)} > tolerance "
-                      f"{_number(c.tolerance)} (layout {c.layout})")
-    console.print(f"           reference  {_stats(c.reference)}")
-    console.print(f"           candidate  {_stats(c.candidate)}")
-    if found.last_match:
-        console.print(f"           last matching node: {found.last_match}")
+    rows = [
+        ("first diverging node", f"[bold]{found.node}[/bold]"),
+        ("candidate layer", f"{found.layer}{kind}, covering {', '.join(found.covers)}"),
+        ("weights it reads", ", ".join(found.consts) or "none"),
+        ("error", c.error or f"max abs err {_number(c.max_abs)} > tolerance "
+                             f"{_number(c.tolerance)} (layout {c.layout})"),
+        ("reference", _stats(c.reference)),
+        ("candidate", _stats(c.candidate)),
+        ("matched before it", f"{found.matched_before} of {found.compared} paired layers"
+                              + (f", last {found.last_match}" if found.last_match else "")),
+    ]
+    for i, (label, text) in enumerate(rows):
+        console.print(f"{'bisect' if i == 0 else '':10s} {label + ':':22s}{text}")
 
 
 def _verdict(report) -> str:
