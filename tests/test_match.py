@@ -276,12 +276,29 @@ def test_control_input_policies(tmp_path):
               root: {op: Neg, inputs: [inner]}
             replace: x
         """
+    # keep and drop: a control edge from outside does not block (the rewrite re-points or
+    # drops it); forbid: matched nodes may have no control edges at all.
     keep = outcomes(graph, rules_from(tmp_path, base.replace("POLICY", "keep"), "k.yaml"))
-    assert "read by 'waiter' (control edge) outside the match" in keep["root"].reason
+    assert keep["root"].matched
     drop = outcomes(graph, rules_from(tmp_path, base.replace("POLICY", "drop"), "d.yaml"))
     assert drop["root"].matched
     forbid = outcomes(graph, rules_from(tmp_path, base.replace("POLICY", "forbid"), "f.yaml"))
     assert forbid["root"].reason == "node 'root' has control inputs (control_inputs: forbid)"
+    inner_only = base.replace("POLICY", "forbid").replace("root: {op: Neg, inputs: [inner]}",
+                                                          "neg: {op: Neg, inputs: [inner]}")
+    graph_without = frozen(tmp_path, "control2", lambda tf: _inner_waited_on(tf))
+    forbid = outcomes(graph_without, rules_from(tmp_path, inner_only, "f2.yaml"))
+    assert forbid["root"].reason == ("node 'inner' (inner) is also read by 'waiter' (control "
+                                     "edge) outside the match; mark inner shared: true to allow it")
+
+
+def _inner_waited_on(tf):
+    x = tf.compat.v1.placeholder(tf.float32, [4], name="x")
+    inner = tf.nn.relu(x, name="inner")
+    with tf.control_dependencies([inner]):
+        tf.no_op(name="waiter")
+    tf.negative(inner, name="root")
+    return ["root"]
 
 
 def test_op_alternatives_and_wildcards(tmp_path, leaky_graph):

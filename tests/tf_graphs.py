@@ -32,8 +32,9 @@ def frozen(tmp_path, name: str, build):
 def run(graph, feeds: dict, outputs=None) -> list[np.ndarray]:
     """Run a graphtool Graph with TensorFlow: feeds by node name, fetches the graph outputs."""
     from graphtool.freeze.tfrun import run_graph
+    from graphtool.rewrite.testing import tf_graph_def
     fetches = [o if ":" in o else o + ":0" for o in (outputs or graph.outputs)]
-    return run_graph(graph.to_graph_def(), {k + ":0": v for k, v in feeds.items()}, fetches)
+    return run_graph(tf_graph_def(graph), {k + ":0": v for k, v in feeds.items()}, fetches)
 
 
 def random_input(*shape, seed: int = 0) -> np.ndarray:

@@ -72,7 +72,7 @@ class _Loader:
                 raise smap.error(("python", i), f"cannot import {module!r}: "
                                  f"{type(exc).__name__}: {exc}") from None
         self._stages(data.get("stages"), path, smap)
-        base = os.path.dirname(os.path.abspath(path))
+        base = os.path.dirname(path)
         for i, item in enumerate(data.get("include", [])):
             target, stage = (item, None) if isinstance(item, str) else (item["file"],
                                                                         item.get("stage"))
@@ -274,7 +274,9 @@ def _recreates_pattern(pattern, replacement) -> bool:
         for ref in new.inputs:
             base = [made[ref.name]] if ref.name in made else capture(ref.name)
             inputs.extend(f"{b}:{ref.port}" if ref.port else b for b in base)
-        op = CONST_OP if new.const is not None else new.op
+        like = pattern.nodes.get(new.like) if new.like else None
+        op = CONST_OP if new.const is not None else new.op or (
+            sorted(like.ops)[0] if like is not None and like.ops else "<copy>")
         made[key] = graph.add_node(op, graph.fresh_name("new_" + key), inputs).name
     matcher = Matcher(pattern, structural=True)
     return matcher.match(graph, graph.node(made[replacement.root])) is not None

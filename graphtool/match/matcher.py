@@ -172,8 +172,8 @@ class Matcher:
                 if consumer.name in matched:
                     continue
                 data_use = any(_split(i)[0] == gname for i in consumer.data_inputs)
-                if not data_use and self.control == "drop":
-                    continue
+                if not data_use and self.control != "forbid":
+                    continue  # the replacement re-points (keep) or drops (drop) control edges
                 edge = "" if data_use else " (control edge)"
                 return pname, (f"node {gname!r} ({pname}) is also read by {consumer.name!r}"
                                f"{edge} outside the match; mark {pname} shared: true to allow it")

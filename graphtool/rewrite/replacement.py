@@ -41,6 +41,7 @@ class NewNode:
     position: Position
     op: str | None = None
     inputs: list = field(default_factory=list)          # InputRefs
+    like: str | None = None                             # copy op and attrs of this capture
     copy_attrs: str | None = None
     attrs: dict = field(default_factory=dict)           # key -> Computed, or None to drop
     const: Computed | None = None
@@ -87,6 +88,8 @@ def compile_replacement(data, smap: SourceMap, path: tuple, pattern: Pattern,
         rep.names_used.update(r.name for r in node.inputs if r.name in names)
         if node.copy_attrs:
             rep.names_used.add(node.copy_attrs)
+        if node.like:
+            rep.names_used.add(node.like)
     return rep
 
 
@@ -114,9 +117,9 @@ def _suggest(word, options) -> str:
 
 def _compile_node(key, spec, smap, where, pattern, names, all_nodes, singles) -> NewNode:
     node = NewNode(key, smap.at(where, key=True))
-    if ("op" in spec) == ("const" in spec):
-        raise smap.error(where, f"replacement node {key!r} needs exactly one of op: (a new "
-                         "node) or const: (a computed constant)", key=True)
+    if ("op" in spec or "copy" in spec) == ("const" in spec):
+        raise smap.error(where, f"replacement node {key!r} needs op: or copy: (a new node), or "
+                         "const: (a computed constant)", key=True)
     node.op = spec.get("op")
     for i, text in enumerate(spec.get("inputs", [])):
         ref = parse_input_ref(text)
@@ -133,17 +136,18 @@ def _compile_node(key, spec, smap, where, pattern, names, all_nodes, singles) ->
         if ref.port is not None and ref.name in pattern.leaves:
             raise smap.error(at, f"{ref.name!r} is already a tensor; drop the ':{ref.port}'")
         node.inputs.append(ref)
-    if "copy_attrs" in spec:
-        if spec["copy_attrs"] not in singles:
-            raise smap.error(where + ("copy_attrs",), f"copy_attrs: {spec['copy_attrs']!r} is "
-                             "not a capture" + _suggest(spec["copy_attrs"], singles))
-        node.copy_attrs = spec["copy_attrs"]
+    for source in ("copy", "copy_attrs"):
+        if source in spec and spec[source] not in singles:
+            raise smap.error(where + (source,), f"{source}: {spec[source]!r} is not a capture"
+                             + _suggest(spec[source], singles))
+    node.like = spec.get("copy")
+    node.copy_attrs = spec.get("copy_attrs") or node.like
     for attr_key, value in spec.get("attrs", {}).items():
         node.attrs[attr_key] = _compile_attr(attr_key, value, smap, where + ("attrs", attr_key),
                                              names, singles)
     if "const" in spec:
         node.const = _compile_tensor(spec["const"], smap, where + ("const",), names)
-        if spec.get("attrs") or spec.get("inputs") or spec.get("copy_attrs"):
+        if spec.get("attrs") or spec.get("inputs") or spec.get("copy_attrs") or spec.get("copy"):
             raise smap.error(where, f"replacement node {key!r} is a computed constant; it takes "
                              "no inputs:, attrs: or copy_attrs:", key=True)
     elif "dtype" in spec or "shape" in spec:
@@ -243,14 +247,36 @@ def apply(rep: Replacement, match, edit: Edit, env, control: str) -> None:
         controls = list(dict.fromkeys(
             c for n in matched for c in graph.node(n).control_inputs if c not in inside))
     if rep.kind == "bypass":
+        target = _tensor_ref(rep.target, match, {})[0].split(":")[0]
         _bypass(rep, match, edit, controls)
+        _retarget_controls(edit, match, target, control)
         edit.remove_dead(matched)
     elif rep.kind == "call":
         rep.call.function(edit, match, *rep.call.arguments(env))
         edit.remove_dead(matched)
     else:
         _build(rep, match, edit, env, controls)
+        _retarget_controls(edit, match, match.root, control)
         edit.remove_dead([n for n in matched if n != match.root])
+
+
+def _retarget_controls(edit: Edit, match, target: str, control: str) -> None:
+    """Control edges from outside onto replaced inner nodes: onto ``target`` (keep) or gone."""
+    graph = edit.graph
+    inside = set(match.matched)
+    for name in match.matched:
+        if name == match.root or name not in graph:
+            continue
+        for reader in graph.consumers(name):
+            if reader.name in inside or reader.name in edit.created or (
+                    "^" + name) not in reader.inputs:
+                continue
+            if any(i.split(":")[0] == name for i in reader.data_inputs):
+                continue  # a shared node keeps its readers
+            inputs = [i for i in reader.inputs if i != "^" + name]
+            if control == "keep" and target in graph and target != reader.name:
+                inputs.append("^" + target)
+            edit.set_inputs(reader, inputs)
 
 
 def _tensor_ref(ref: InputRef, match, made: dict) -> list[str]:
@@ -317,8 +343,9 @@ def _build(rep: Replacement, match, edit: Edit, env, controls: list[str]) -> Non
                          "dtype": attr_codec.encode(dtype, "type")}
                 edit.rebuild(graph.node(match.root), CONST_OP, ["^" + c for c in controls], attrs)
             else:
-                edit.rebuild(graph.node(match.root), node.op,
-                             inputs + ["^" + c for c in controls], payload)
+                op, attrs = payload
+                edit.rebuild(graph.node(match.root), op, inputs + ["^" + c for c in controls],
+                             attrs)
             made[key] = match.root
             continue
         name = f"{match.root}/{key}"
@@ -326,11 +353,12 @@ def _build(rep: Replacement, match, edit: Edit, env, controls: list[str]) -> Non
             array, dtype = payload
             made[key] = edit.add_const(array, name, dtype).name
         else:
-            made[key] = edit.add_node(node.op, name, inputs, payload).name
+            op, attrs = payload
+            made[key] = edit.add_node(op, name, inputs, attrs).name
 
 
 def _plan(node: NewNode, env):
-    """Evaluate everything a new node needs: ('const', (array, dtype)) or ('node', attrs)."""
+    """Evaluate everything a new node needs: ('const', (array, dtype)) or ('node', (op, attrs))."""
     if node.const is not None:
         return "const", _tensor(node, env)
     attrs: dict[str, AttrValue] = {}
@@ -345,7 +373,8 @@ def _plan(node: NewNode, env):
             attrs.pop(key, None)
         else:
             attrs[key] = _attr(computed, env)
-    return "node", attrs
+    op = node.op or env[node.like].node.op
+    return "node", (op, attrs)
 
 
 def _attr(computed: Computed, env) -> AttrValue:

@@ -38,11 +38,15 @@ class RuleTestResult:
 
 
 def collect(paths) -> list[tuple[RuleSet, RuleTest]]:
-    """Every test declared in the given rule files (and their includes), with its RuleSet."""
+    """The tests declared in the given rule files, each with the RuleSet of its file.
+
+    Tests of included files run when those files are tested themselves.
+    """
     found = []
     for path in paths:
         rules = load_rules(path)
-        found.extend((rules, t) for t in rules.all_tests())
+        own = os.path.realpath(path)
+        found.extend((rules, t) for t in rules.all_tests() if os.path.realpath(t.file) == own)
     return found
 
 
@@ -123,8 +127,8 @@ def _numeric(before, after, signature, test: RuleTest, result: RuleTestResult) -
     from graphtool.freeze.tfrun import run_graph
     feeds = _feeds(signature, test)
     fetches = [p.tensor if ":" in p.tensor else p.tensor + ":0" for p in signature.outputs]
-    want = run_graph(before.to_graph_def(), feeds, fetches)
-    got = run_graph(after.to_graph_def(), feeds, fetches)
+    want = run_graph(tf_graph_def(before), feeds, fetches)
+    got = run_graph(tf_graph_def(after), feeds, fetches)
     worst = 0.0
     for port, w, g in zip(signature.outputs, want, got):
         w64, g64 = np.asarray(w, np.float64), np.asarray(g, np.float64)
@@ -139,6 +143,12 @@ def _numeric(before, after, signature, test: RuleTest, result: RuleTestResult) -
             result.failures.append(f"output {port.name} differs by {error:.3g} (allowed "
                                    f"{limit:.3g})")
     result.notes.append(f"max abs error {worst:.3g}")
+
+
+def tf_graph_def(graph):
+    """The graph as TensorFlow's own GraphDef message (TensorFlow must be importable)."""
+    import tensorflow as tf
+    return tf.compat.v1.GraphDef.FromString(graph.serialize())
 
 
 def _feeds(signature, test: RuleTest) -> dict:
