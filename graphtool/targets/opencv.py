@@ -1,0 +1,101 @@
+"""Helpers and actions for rules/opencv.yaml: what a rule expression cannot say briefly.
+
+Loaded by the rule file's ``python:`` key.  Nothing here names a model or a
+node; op knowledge stays in the rule files, which decide where each helper
+applies.  Helpers work on arrays, shapes and the edges of a match.
+"""
+from __future__ import annotations
+
+from graphtool.dtypes import as_dtype
+from graphtool.errors import GraphtoolError
+from graphtool.lang.functions import register_function, value_of
+from graphtool.rewrite.actions import register_action
+
+
+# -- actions ----------------------------------------------------------------------------
+@register_action("resolve_constant_switches")
+def resolve_constant_switches(graph, ctx):
+    """Cut the dead side of every Switch whose predicate is a constant, drop spent Merges.
+
+    TF1 graphs route dropout and batch norm through tf.cond on a learning-phase
+    flag; once that flag is its default Const, only the inference branch is live.
+    """
+    from graphtool.freeze.phase import _prune_known_branches
+
+    graph_def = _wiring(graph)
+    before = {n.name: list(n.input) for n in graph_def.node}
+    _prune_known_branches(graph_def)
+    after = {n.name: list(n.input) for n in graph_def.node}
+    gone = [name for name in before if name not in after]
+    lost = [o for o in graph.outputs if o.split(":")[0] in gone]
+    if lost:
+        raise GraphtoolError(f"graph output(s) {', '.join(lost)} sit on a dead branch of a "
+                             "constant Switch; choose outputs on the inference path")
+    changed = []
+    for name, inputs in after.items():
+        if inputs != before[name]:
+            graph.node(name).set_inputs(inputs)
+            changed.append(name)
+    if gone:
+        graph.remove(gone)
+    return {"removed": gone, "changed": changed}
+
+
+def _wiring(graph):
+    """A copy of the graph's names, ops, inputs and attrs without the large constants."""
+    from graphtool.proto import GraphDef
+
+    wiring = GraphDef()
+    for node in graph.nodes:
+        msg = node.proto
+        copy = wiring.node.add(name=msg.name, op=msg.op, input=list(msg.input))
+        for key, value in msg.attr.items():
+            if value.WhichOneof("value") != "tensor" or len(value.tensor.tensor_content) <= 64:
+                copy.attr[key].CopyFrom(value)
+    return wiring
+
+
+# -- conditions ---------------------------------------------------------------------------
+@register_function("values_outside_tensor_content")
+def values_outside_tensor_content(const) -> bool:
+    """A numeric Const whose values sit in a typed ``*_val`` list (OpenCV reads none of them)."""
+    from graphtool.tensors import uses_tensor_content
+
+    node = const.node
+    return node.has_attr("value") and not uses_tensor_content(node.proto.attr["value"].tensor)
+
+
+@register_function("values_in_tensor_content")
+def values_in_tensor_content(const) -> bool:
+    """A numeric Const whose values sit in tensor_content."""
+    node = const.node
+    return node.has_attr("value") and bool(node.proto.attr["value"].tensor.tensor_content)
+
+
+# -- replacements --------------------------------------------------------------------------
+@register_function("forward_outputs_to_inputs")
+def forward_outputs_to_inputs(edit, match):
+    """Readers of output k of the matched root read its data input k instead."""
+    node = edit.graph.node(match.root)
+    for port, source in reversed(list(enumerate(node.data_inputs))):
+        edit.replace_uses(node.output(port), source)
+
+
+@register_function("store_in_typed_field")
+def store_in_typed_field(edit, match, const):
+    """Rewrite a constant's values into its typed ``*_val`` list (int_val for int32).
+
+    OpenCV reads a Concat or Split axis with ``int_val().Get(0)`` only, so an
+    axis stored in tensor_content (as folding writes it) reads out of bounds.
+    """
+    from graphtool.tensors import _VAL_FIELD
+
+    node = const.node
+    array = node.tensor
+    tensor = node.proto.attr["value"].tensor
+    field = _VAL_FIELD.get(as_dtype(tensor.dtype))
+    if field not in ("int_val", "int64_val", "float_val", "double_val"):
+        raise GraphtoolError(f"cannot store a {as_dtype(tensor.dtype)} constant in a typed list")
+    tensor.ClearField("tensor_content")
+    getattr(tensor, field).extend(array.reshape(-1).tolist())
+    edit.mark_changed(node.name)
