@@ -247,10 +247,12 @@ def apply(rep: Replacement, match, edit: Edit, env, control: str) -> None:
         controls = list(dict.fromkeys(
             c for n in matched for c in graph.node(n).control_inputs if c not in inside))
     if rep.kind == "bypass":
-        target = _tensor_ref(rep.target, match, {})[0].split(":")[0]
-        _bypass(rep, match, edit, controls)
-        _retarget_controls(edit, match, target, control)
+        target = _tensor_ref(rep.target, match, {})[0]
+        was_output = _bypass(match, target, edit, controls)
+        _retarget_controls(edit, match, target.split(":")[0], control)
         edit.remove_dead(matched)
+        if was_output:
+            _keep_output_name(edit, match.root, target)
     elif rep.kind == "call":
         rep.call.function(edit, match, *rep.call.arguments(env))
         edit.remove_dead(matched)
@@ -291,10 +293,10 @@ def _tensor_ref(ref: InputRef, match, made: dict) -> list[str]:
     return [base]
 
 
-def _bypass(rep: Replacement, match, edit: Edit, controls: list[str]) -> None:
+def _bypass(match, target: str, edit: Edit, controls: list[str]) -> bool:
+    """Readers of the root read ``target``; returns whether the root was a graph output."""
     graph = edit.graph
     root = match.root
-    target = _tensor_ref(rep.target, match, {})[0]
     readers = graph.consumers(root)
     for reader in readers:
         other_port = [i for i in reader.data_inputs if i.startswith(root + ":")
@@ -308,22 +310,21 @@ def _bypass(rep: Replacement, match, edit: Edit, controls: list[str]) -> None:
         if controls and name in graph:
             node = graph.node(name)
             edit.set_inputs(node, list(node.inputs) + ["^" + c for c in controls])
-    if root in edit.outputs:
-        _keep_output_name(edit, root, target)
+    was_output = root in edit.outputs
+    if was_output:
+        edit.outputs.discard(root)
+        edit.outputs.add(target.split(":")[0])
+    return was_output
 
 
 def _keep_output_name(edit: Edit, root: str, target: str) -> None:
     """A bypassed graph output keeps its name: its producer takes it over when it can."""
     graph = edit.graph
     producer = target.split(":")[0]
-    edit.remove([root])
-    edit.outputs.discard(root)
-    if (target == producer and producer in graph and producer not in edit.outputs
-            and not graph.consumers(producer)):
+    if (target == producer and producer in graph and root not in graph
+            and not graph.consumers(producer)
+            and [o for o in graph.outputs if o.split(":")[0] == producer] == [producer]):
         edit.rename(producer, root)
-        edit.outputs.add(root)
-    else:
-        edit.outputs.add(producer)
 
 
 def _build(rep: Replacement, match, edit: Edit, env, controls: list[str]) -> None:

@@ -1,0 +1,373 @@
+"""The driver and actions on real frozen graphs: fixed points, priorities, the pass cap,
+transactional failures, the rewrite log, and outputs that TensorFlow computes the same."""
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphtool
+from graphtool.errors import GraphtoolError
+from graphtool.rewrite import load_rules, register_function, rewrite
+from tf_graphs import frozen, random_input, run
+
+tf = pytest.importorskip("tensorflow")
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+EXAMPLES = ROOT / "rules" / "examples"
+
+
+def rules_from(tmp_path, text: str, name="r.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return load_rules(path)
+
+
+def reference(fixture: str):
+    data = np.load(FIXTURES / f"{fixture}.npz")
+    inputs = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("inputs/")}
+    outputs = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("outputs/")}
+    return inputs, outputs
+
+
+@pytest.mark.parametrize("fixture", ["conv_bn_pool.k3", "depthwise.k3", "nested_functional.k3",
+                                     "residual_concat.k3"])
+def test_example_pipeline_matches_the_keras_reference(fixture):
+    graph = graphtool.load(FIXTURES / f"{fixture}.pb")
+    inputs, outputs = reference(fixture)
+    result = rewrite(graph, load_rules(EXAMPLES / "pipeline.yaml"))
+    assert result.stats["nodes_after"] < result.stats["nodes_before"]
+    assert "Identity" not in result.graph.op_histogram()
+    got = run(result.graph, inputs, outputs=list(outputs))
+    for (name, want), value in zip(outputs.items(), got):
+        np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_batchnorm_is_folded_into_the_convolution_weights():
+    graph = graphtool.load(FIXTURES / "conv_bn_pool.k3.pb")
+    result = rewrite(graph, load_rules(EXAMPLES / "batchnorm.yaml"))
+    after = result.graph
+    ops = after.op_histogram()
+    assert "Rsqrt" not in ops and "Sub" not in ops and ops["Conv2D"] == 1
+    # The root keeps its name, so the Relu still reads it.
+    root = "conv_bn_pool_1/bn_1/batchnorm/add_1"
+    assert after.node(root).op == "BiasAdd"
+    assert after.node("conv_bn_pool_1/relu_1/Relu").inputs == (root,)
+    # W' = W * gamma / sqrt(var + eps) along the output channels, from the original Consts.
+    before = {n.name: n for n in graph.nodes}
+    bn = "conv_bn_pool_1/bn_1/Cast{}/ReadVariableOp/resource"
+    mean, var, gamma, beta = (before[bn.format(s)].tensor for s in ("", "_1", "_2", "_3"))
+    eps = before["conv_bn_pool_1/bn_1/batchnorm/add/y"].tensor
+    scale = gamma / np.sqrt(var + eps)
+    w = before["conv_bn_pool_1/conv_1/convolution/ReadVariableOp/resource"].tensor
+    conv = after.node(after.node(root).data_inputs[0])
+    new_w = after.node(conv.data_inputs[1]).tensor
+    np.testing.assert_allclose(new_w, w * scale, rtol=1e-6)
+    b = before["conv_bn_pool_1/conv_1/Reshape/ReadVariableOp/resource"].tensor
+    new_b = after.node(after.node(root).data_inputs[1]).tensor
+    np.testing.assert_allclose(new_b, (b - mean) * scale + beta, rtol=1e-5, atol=1e-6)
+
+
+def test_gelu_collapses_into_one_node(tmp_path):
+    graph = graphtool.load(FIXTURES / "act_gelu.k3.pb")
+    result = rewrite(graph, load_rules(EXAMPLES / "pipeline.yaml"))
+    (gelu,) = result.graph.nodes_by_op("Gelu")
+    assert gelu.name == "act_gelu_1/gelu_1/Gelu/mul_2"
+    assert result.graph.node(gelu.data_inputs[0]).op == "BiasAdd"
+    assert {"Erfc", "Neg", "Mul"}.isdisjoint(result.graph.op_histogram())
+
+
+def test_addv2_becomes_add_and_tensorflow_agrees():
+    graph = graphtool.load(FIXTURES / "residual_concat.k3.pb")
+    inputs, outputs = reference("residual_concat.k3")
+    result = rewrite(graph, load_rules(EXAMPLES / "pipeline.yaml"))
+    ops = result.graph.op_histogram()
+    assert "AddV2" not in ops and ops["Add"] == 2
+    got = run(result.graph, inputs, outputs=list(outputs))
+    np.testing.assert_allclose(got[0], list(outputs.values())[0], rtol=1e-5, atol=1e-5)
+
+
+def _chain(tf_):
+    x = tf_.compat.v1.placeholder(tf_.float32, [3], name="x")
+    y = x
+    for i in range(5):
+        y = tf_.identity(y, name=f"id{i}")
+    z = tf_.subtract(0.0, tf_.subtract(0.0, tf_.nn.relu(y, name="relu"), name="s1"), name="s2")
+    tf_.identity(z, name="out")
+    return ["out"]
+
+
+CASCADE = """
+rules:
+  - id: drop-identity
+    pattern:
+      i: {op: Identity, inputs: [x]}
+    replace: x
+  - id: zero-minus-to-neg
+    pattern:
+      zero: {op: Const, const: {value: 0}, shared: true}
+      s: {op: Sub, inputs: [zero, x]}
+    replace:
+      s: {op: Neg, inputs: [x], attrs: {T: {copy: s}}}
+  - id: double-neg
+    priority: 5
+    pattern:
+      inner: {op: Neg, inputs: [x]}
+      outer: {op: Neg, inputs: [inner]}
+    replace: x
+"""
+
+
+def test_fixed_point_across_passes_and_priorities(tmp_path):
+    graph = frozen(tmp_path, "chain", _chain)
+    log = []
+    result = rewrite(graph, rules_from(tmp_path, CASCADE), log=log)
+    ops = result.graph.op_histogram()
+    assert set(ops) == {"Placeholder", "Relu"}, ops  # the zero Consts died with the Subs
+    assert result.stats["fired"] == {"drop-identity": 6, "zero-minus-to-neg": 2, "double-neg": 1}
+    # double-neg (highest priority) only finds its pattern after the Subs became Negs.
+    assert result.stats["passes"]["main"] == 3
+    assert [e["rule"] for e in log][-1] == "double-neg"
+    assert result.graph.outputs == ["out"] and result.graph.node("out").op == "Relu"
+    x = random_input(3)
+    np.testing.assert_allclose(run(result.graph, {"x": x})[0], run(graph, {"x": x})[0])
+
+
+def test_the_input_graph_is_never_modified(tmp_path):
+    graph = frozen(tmp_path, "chain", _chain)
+    before = graph.serialize()
+    rewrite(graph, rules_from(tmp_path, CASCADE))
+    assert graph.serialize() == before
+
+
+def test_rewrites_are_deterministic(tmp_path):
+    graph = graphtool.load(FIXTURES / "depthwise.k3.pb")
+    rules = load_rules(EXAMPLES / "pipeline.yaml")
+    first, second = rewrite(graph, rules), rewrite(graph, rules)
+    assert first.graph.serialize() == second.graph.serialize()
+    assert first.log == second.log
+
+
+def test_pass_cap_names_the_rules_still_firing(tmp_path):
+    def build(tf_):
+        x = tf_.compat.v1.placeholder(tf_.float32, [3], name="x")
+        tf_.nn.relu(tf_.nn.elu(x, name="e"), name="r")
+        return ["r"]
+    graph = frozen(tmp_path, "pingpong", build)
+    rules = rules_from(tmp_path, """
+        rules:
+          - id: relu-to-elu
+            pattern: {r: {op: Relu, inputs: [x]}}
+            replace: {r: {op: Elu, inputs: [x], attrs: {T: {copy: r}}}}
+          - id: elu-to-relu
+            pattern: {e: {op: Elu, inputs: [x]}}
+            replace: {e: {op: Relu, inputs: [x], attrs: {T: {copy: e}}}}
+        """)
+    with pytest.raises(GraphtoolError) as info:
+        rewrite(graph, rules, max_passes=4)
+    message = str(info.value)
+    assert "stage 'main' still changes the graph after 4 passes" in message
+    assert "relu-to-elu (2 times)" in message and "elu-to-relu (2 times)" in message
+
+
+def test_once_rules_run_in_the_first_pass_only(tmp_path):
+    def build(tf_):
+        x = tf_.compat.v1.placeholder(tf_.float32, [3], name="x")
+        tf_.nn.relu(tf_.nn.relu(x, name="a"), name="b")
+        return ["b"]
+    graph = frozen(tmp_path, "relus", build)
+    rules = rules_from(tmp_path, """
+        rules:
+          - id: wrap-relu
+            once: true
+            pattern: {r: {op: Relu, inputs: [x]}}
+            replace:
+              r: {op: Relu, inputs: [inner]}
+              inner: {op: Relu, inputs: [x]}
+        """)
+    assert rules.warnings == []      # once: true silences the self-recreation warning
+    result = rewrite(graph, rules)
+    assert result.stats["fired"] == {"wrap-relu": 2}
+    assert result.graph.op_histogram()["Relu"] == 4
+
+
+def test_a_failing_replacement_rolls_back_and_names_rule_and_nodes(tmp_path):
+    graph = graphtool.load(EXAMPLES / "graphs" / "scaled_conv.pb")
+    before = graph.serialize()
+    rules = rules_from(tmp_path, """
+        rules:
+          - id: bad-shape
+            pattern:
+              w: {op: Const}
+              conv: {op: Conv2D, inputs: [x, w]}
+              s: {op: Const, shared: true}
+              out: {op: Mul, inputs: [conv, s], commutative: true}
+            replace:
+              out: {op: Conv2D, inputs: [x, new_w], copy_attrs: conv}
+              new_w:
+                const: w * reshape(s, [-1])
+                shape: [3, 3, 3, 5]
+        """)
+    with pytest.raises(GraphtoolError) as info:
+        rewrite(graph, rules)
+    message = str(info.value)
+    assert message.startswith("rule 'bad-shape' (")
+    assert "failed at node 'scaled' (matched scaled, conv, Const, Const_1)" in message
+    assert "r.yaml:10:7: computed const 'new_w' has shape [3, 3, 3, 4], but the rule declares " \
+           "[3, 3, 3, 5]" in message
+    assert message.endswith("nothing was changed")
+    assert graph.serialize() == before
+
+
+def test_rewrite_log_entries_and_json_lines_file(tmp_path):
+    graph = graphtool.load(FIXTURES / "conv_bn_pool.k3.pb")
+    path = tmp_path / "log.jsonl"
+    result = rewrite(graph, load_rules(EXAMPLES / "pipeline.yaml"), log=path)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines == result.log
+    (bn,) = [e for e in lines if e.get("rule") == "fold-batchnorm"]
+    assert bn["stage"] == "fuse" and bn["root"] == "conv_bn_pool_1/bn_1/batchnorm/add_1"
+    assert "conv_bn_pool_1/conv_1/convolution" in bn["matched"]
+    assert "conv_bn_pool_1/conv_1/convolution" in bn["removed"]
+    assert bn["changed"] == [bn["root"]]
+    assert set(bn["created"]) == {bn["root"] + "/new_conv", bn["root"] + "/new_w",
+                                  bn["root"] + "/new_b"}
+    assert all(result.graph.get(n) for n in bn["created"])
+    actions = [e for e in lines if "action" in e]
+    assert [a["action"] for a in actions] == ["remove_control_inputs", "prune", "rename_op",
+                                              "prune", "sort"]
+    assert actions[0]["changed"] == ["NoOp", "probs"]
+    (identity_output,) = [e for e in lines if e.get("root") == "probs"]
+    assert identity_output["renamed"] == {"conv_bn_pool_1/probs_1/Softmax": "probs"}
+
+
+def test_bypassing_an_output_keeps_its_name(tmp_path):
+    graph = graphtool.load(FIXTURES / "dense_dropout.k3.pb")
+    names = graph.outputs
+    result = rewrite(graph, load_rules(EXAMPLES / "identity.yaml"))
+    assert result.graph.outputs == names
+    for name in names:
+        assert result.graph.node(name).op != "Identity"
+
+
+def test_control_edges_onto_removed_nodes_follow_the_policy(tmp_path):
+    def build(tf_):
+        x = tf_.compat.v1.placeholder(tf_.float32, [4], name="x")
+        inner = tf_.nn.relu(x, name="inner")
+        with tf_.control_dependencies([inner]):
+            tf_.no_op(name="waiter")
+        tf_.negative(inner, name="root")
+        return ["root"]
+    graph = frozen(tmp_path, "control", build)
+    text = """
+        rules:
+          - id: r
+            control_inputs: POLICY
+            pattern:
+              inner: {op: Relu, inputs: [x]}
+              root: {op: Neg, inputs: [inner]}
+            replace:
+              root: {op: Elu, inputs: [x], attrs: {T: {copy: root}}}
+        """
+    keep = rewrite(graph, rules_from(tmp_path, text.replace("POLICY", "keep"), "k.yaml")).graph
+    assert keep.node("waiter").control_inputs == ("root",) and "inner" not in keep
+    drop = rewrite(graph, rules_from(tmp_path, text.replace("POLICY", "drop"), "d.yaml")).graph
+    assert drop.node("waiter").control_inputs == () and "inner" not in drop
+
+
+@register_function("split_relu_for_test")
+def _split_relu(edit, match, x):
+    """A Python rewriter: relu(x) -> max(x, 0) built through the Edit."""
+    zero = edit.add_const(np.float32(0), match.root + "/zero")
+    node = edit.graph.node(match.root)
+    edit.rebuild(node, "Maximum", [x.tensor, zero.name], {"T": node.proto.attr["T"]})
+
+
+def test_python_rewriters_edit_through_the_edit_object(tmp_path):
+    def build(tf_):
+        x = tf_.compat.v1.placeholder(tf_.float32, [5], name="x")
+        tf_.nn.relu(x, name="r")
+        return ["r"]
+    graph = frozen(tmp_path, "relu", build)
+    log = []
+    result = rewrite(graph, rules_from(tmp_path, """
+        rules:
+          - id: relu-as-max
+            pattern: {r: {op: Relu, inputs: [x]}}
+            replace: {call: split_relu_for_test, args: [x]}
+        """), log=log)
+    assert result.graph.node("r").op == "Maximum"
+    assert log[0]["created"] == ["r/zero"] and log[0]["changed"] == ["r"]
+    x = random_input(5)
+    np.testing.assert_allclose(run(result.graph, {"x": x})[0], np.maximum(x, 0))
+
+
+def test_inline_functions_replaces_calls_by_their_bodies(tmp_path):
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    w = tf.Variable(np.random.default_rng(0).standard_normal((3, 3, 2, 4)).astype(np.float32))
+
+    @tf.function(jit_compile=True)
+    def inner(x):
+        y = tf.nn.conv2d(x, w, 1, "SAME")
+        a, b = tf.split(y, 2, axis=3)
+        return tf.nn.relu(a) + b, tf.reduce_sum(y)
+
+    @tf.function
+    def outer(x):
+        p, q = inner(x)
+        return p * q
+
+    concrete = outer.get_concrete_function(tf.TensorSpec((1, 5, 5, 2)))
+    graph_def = convert_variables_to_constants_v2(concrete).graph.as_graph_def()
+    path = tmp_path / "calls.pb"
+    path.write_bytes(graph_def.SerializeToString())
+    graph = graphtool.load(path)
+    assert graph.nodes_by_op("StatefulPartitionedCall") and graph.has_library()
+    result = rewrite(graph, rules_from(tmp_path, """
+        rules:
+          - id: inline
+            action: inline_functions
+        """))
+    after = result.graph
+    assert not after.nodes_by_op("StatefulPartitionedCall", "PartitionedCall")
+    assert not after.has_library()
+    x = random_input(1, 5, 5, 2)
+    np.testing.assert_allclose(run(after, {"x": x}, ["Identity"])[0],
+                               run(graph, {"x": x}, ["Identity"])[0], rtol=1e-5)
+
+
+def test_fold_constants_and_set_input_shape_actions(tmp_path):
+    graph = graphtool.load(FIXTURES / "act_relu6.k3.pb")
+    inputs, outputs = reference("act_relu6.k3")
+    rules = rules_from(tmp_path, """
+        rules:
+          - id: pin
+            action: set_input_shape
+          - id: fold
+            action: fold_constants
+            args: {max_bytes: 1000000}
+        """)
+    result = rewrite(graph, rules, input_shapes={"input": [1, 8, 8, 4]})
+    after = result.graph
+    assert after.node("input").attr("shape") == (1, 8, 8, 4)
+    assert "Squeeze" not in after.op_histogram()
+    fold_entry = [e for e in result.log if e.get("action") == "fold_constants"][0]
+    assert fold_entry["folded"] >= 2 and fold_entry["removed"]
+    got = run(after, inputs, outputs=list(outputs))
+    np.testing.assert_allclose(got[0], list(outputs.values())[0], rtol=1e-5, atol=1e-5)
+
+
+def test_set_input_shape_rejects_unknown_inputs(tmp_path):
+    graph = graphtool.load(FIXTURES / "act_relu6.k3.pb")
+    rules = rules_from(tmp_path, """
+        rules:
+          - id: pin
+            action: set_input_shape
+            args: {shapes: {inptu: [1, 2]}}
+        """)
+    with pytest.raises(GraphtoolError, match="'inptu' is not a graph input.*did you mean 'input'"):
+        rewrite(graph, rules)
