@@ -6,6 +6,8 @@ applies.  Helpers work on arrays, shapes and the edges of a match.
 """
 from __future__ import annotations
 
+import os
+
 from graphtool.dtypes import as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.lang.functions import register_function, value_of
@@ -99,3 +101,35 @@ def store_in_typed_field(edit, match, const):
     tensor.ClearField("tensor_content")
     getattr(tensor, field).extend(array.reshape(-1).tolist())
     edit.mark_changed(node.name)
+
+
+# -- the whole job -----------------------------------------------------------------------
+RULES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                     "rules", "opencv.yaml")
+
+
+def rewrite_for_opencv(source, out, *, pbtxt=None, rules=None, input_shapes=None, log=None):
+    """Rewrite the frozen graph ``source`` with rules/opencv.yaml into ``out`` (+ ``pbtxt``).
+
+    Input shapes come from the freeze sidecar next to ``source`` unless given.
+    Returns the RewriteResult.  ``source`` is never overwritten.
+    """
+    from graphtool.emit.files import atomic_write
+    from graphtool.emit.opencv_pbtxt import opencv_config
+    from graphtool.load import load
+    from graphtool.rewrite import load_rules, rewrite
+    from graphtool.validate.signature import read_signature
+
+    graph = load(source)
+    if input_shapes is None:
+        signature = read_signature(graph, source)
+        input_shapes = {p.name: list(p.shape) for p in signature.inputs}
+        graph.outputs = [p.tensor for p in signature.outputs]
+    ruleset = rules if rules is not None and not isinstance(rules, (str, os.PathLike)) \
+        else load_rules(rules or RULES)
+    result = rewrite(graph, ruleset, input_shapes=input_shapes, log=log)
+    protect = (os.fspath(source),)
+    atomic_write(os.fspath(out), result.graph.serialize(), protect=protect)
+    if pbtxt is not None:
+        atomic_write(os.fspath(pbtxt), opencv_config(result.graph), protect=protect)
+    return result
