@@ -97,14 +97,11 @@ def uses_new_engine(cv2, engine):
 
 def read_net(cv2, request, engine, extra_outputs=()):
     model, config = request["model"], request.get("config") or ""
-    code = engine_code(cv2, engine)
-    if code is None and not extra_outputs:
+    if engine is None and not extra_outputs:
         return cv2.dnn.readNetFromTensorflow(model, config)
-    if code is None:
-        code = cv2.dnn.ENGINE_AUTO
-    if extra_outputs:
-        return cv2.dnn.readNetFromTensorflow(model, config, code, list(extra_outputs))
-    return cv2.dnn.readNetFromTensorflow(model, config, code)
+    code = engine_code(cv2, engine) if engine else cv2.dnn.ENGINE_AUTO
+    extra = [list(extra_outputs)] if extra_outputs else []
+    return cv2.dnn.readNetFromTensorflow(model, config, code, *extra)
 
 
 def layer_types(net, names):
@@ -126,25 +123,22 @@ def resolve_outputs(outputs, layer_names, unconnected):
     exactly as many are left.
     """
     layers = set(layer_names)
-    resolved, how = {}, {}
+    resolved = {}
     for out in outputs:
         found = next((c for c in out["candidates"] if c in layers), None)
         if found is not None:
             resolved[out["key"]] = found
-            how[out["key"]] = "name"
     missing = [o["key"] for o in outputs if o["key"] not in resolved]
     spare = [u for u in unconnected if u not in resolved.values()]
     if missing and len(missing) == len(spare):
-        for key, name in zip(missing, spare):
-            resolved[key] = name
-            how[key] = "unconnected output"
+        resolved.update(zip(missing, spare))
     elif missing:
         names = {o["key"]: o["candidates"] for o in outputs}
         raise LookupError("no layer of the imported network is called "
                           + " or ".join(repr(c) for c in names[missing[0]][:3])
                           + f" (output {missing[0]!r}); OpenCV's output layers are "
                           + ", ".join(repr(u) for u in unconnected))
-    return resolved, how
+    return resolved
 
 
 def set_inputs(net, request, arrays):
@@ -178,7 +172,7 @@ def forward(cv2, net, wanted, request, engine):
         unconnected = list(net.getUnconnectedOutLayersNames())
     blobs = net.forward(unconnected)
     found = dict(zip(unconnected, blobs))
-    return {w: found[w] for w in wanted}
+    return {w: found[w] for w in wanted if w in found}  # OpenCV may refuse an extra output
 
 
 def channels_last(blob):
@@ -274,11 +268,13 @@ def run(job):
 
     job.stage("forward")
     try:
-        resolved, how = resolve_outputs(request["outputs"], names,
-                                        job.result["unconnected_outputs"])
+        resolved = resolve_outputs(request["outputs"], names, job.result["unconnected_outputs"])
         set_inputs(net, request, load_inputs(request))
         wanted = list(dict.fromkeys(resolved.values()))
         blobs = forward(cv2, net, wanted, request, engine)
+        lost = [w for w in wanted if w not in blobs]
+        if lost:
+            raise LookupError(f"OpenCV computed no value for layer {lost[0]!r}")
     except (cv2.error, LookupError) as exc:
         job.result["error"] = first_line(exc)
         return
@@ -287,7 +283,6 @@ def run(job):
         arrays[key], layout = channels_last(blobs[layer])
         job.result["output_layouts"][key] = layout
     job.result["output_layers"] = resolved
-    job.result["output_resolution"] = how
     save_npz(job.path("outputs.npz"), arrays)
     job.result["ok"] = True
 
