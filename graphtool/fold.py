@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from graphtool import ops
-from graphtool.analysis.shapes import infer_shapes, node_context, split_input, topological_order
-from graphtool.dtypes import as_dtype, to_numpy
+from graphtool.analysis.shapes import infer_shapes, node_context, split_input
+from graphtool.dtypes import DType, as_dtype, to_numpy
 from graphtool.errors import GraphtoolError
 from graphtool.ops.evaluate import kernel_arguments, run_kernel
-from graphtool.tensors import shape_proto
+from graphtool.tensors import has_typed_values, shape_of, shape_proto
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 
@@ -44,27 +44,24 @@ class _Folder:
         self.log: list[dict] = []
 
     def run(self) -> list[dict]:
-        order, _ = topological_order(self.graph)
-        for node in order:
-            if node.alive:
+        for name in self.shapes.order:
+            node = self.graph.get(name)
+            if node is not None:
                 entry = ops.get(node.op)
                 if entry is not None and entry.foldable:
                     self._fold(node, entry)
         return self.log
 
     # -- deciding ----------------------------------------------------------------
-    def _used_ports(self, node) -> set[int] | None:
-        """Data output ports that something reads; None when nothing reads the node."""
-        consumers = self.graph.consumers(node.name)
-        if not consumers and node.name not in self.outputs:
-            return None
-        ports = {0} if node.name in self.outputs else set()
-        for user in consumers:
+    def _used_ports(self, node) -> list[int]:
+        """Data output ports that something reads (scans consumers: multi-output nodes only)."""
+        ports = set()
+        for user in self.graph.consumers(node.name):
             for text in user.data_inputs:
                 producer, port = split_input(text)
                 if producer == node.name:
                     ports.add(port)
-        return ports
+        return sorted(ports)
 
     def _fits(self, info) -> bool:
         if info.size is None or info.dtype is None:
@@ -76,44 +73,61 @@ class _Folder:
         return info.size * itemsize <= self.max_bytes
 
     def _fold(self, node, entry) -> None:
-        ports = self._used_ports(node)
-        if ports is None:
-            return
+        if node.name not in self.outputs and not self.graph.consumers(node.name):
+            return  # nothing reads it
         infos = self.shapes.outputs(node)
         if len(infos) != 1 and node.name in self.outputs:
             return  # its outputs would change names
-        wanted = sorted(ports) if len(infos) != 1 else [0]
+        wanted = [0] if len(infos) == 1 else self._used_ports(node)
         if not wanted or any(p >= len(infos) or not self._fits(infos[p]) for p in wanted):
             return
         values = [info.value for info in infos]
-        sources = {}
+        if len(infos) == 1 and values[0] is None and entry.keeps_bytes:
+            stored = self._stored_input(node, infos[0])
+            if stored is not None:
+                self._replace_in_place(node, lambda: _store_copy(node, stored, infos[0]))
+                return
         if any(values[p] is None for p in wanted):
-            computed = self._compute(node, entry, infos, sources)
+            computed = self._compute(node, entry, infos)
             if computed is None:
                 return
             values = computed
         if any(values[p] is None for p in wanted):
             return
         if len(infos) == 1:
-            self._replace_in_place(node, values[0], sources)
+            self._replace_in_place(node, lambda: node.set_tensor(values[0]))
         else:
             self._replace_ports(node, {p: values[p] for p in wanted})
 
-    def _compute(self, node, entry, infos, sources):
+    def _stored_input(self, node, info):
+        """The TensorProto of a Const feeding input 0, when its bytes can be reused as is."""
+        producer, port = split_input(node.data_inputs[0])
+        source = self.graph.get(producer)
+        entry = ops.get(source.op) if source is not None else None
+        if entry is None or not entry.constant or port != 0 or not info.fully_known:
+            return None
+        tensor = source.proto.attr["value"].tensor
+        if info.dtype is None or tensor.dtype != int(info.dtype) or has_typed_values(tensor) \
+                or info.dtype == DType.string:
+            return None
+        return tensor
+
+    def _compute(self, node, entry, infos):
         """Run the kernel on the values of the node's inputs; None when they are not known."""
-        inputs, values = [], []
-        for text in node.data_inputs:
+        inputs, sources = [], []
+        for index, text in enumerate(node.data_inputs):
             producer, port = split_input(text)
             info = self.shapes[text]
-            inputs.append(info)
-            value = info.value
-            if value is None:
+            source = None
+            if info.value is None and entry.reads_value(index):
                 source = self.graph.get(producer)
                 source_entry = ops.get(source.op) if source is not None else None
-                if source_entry is not None and source_entry.constant and port == 0:
-                    value = source_entry.kernel(node_context(source, []))
-                    sources[id(value)] = (value, source.proto.attr["value"].tensor)
-            values.append(value)
+                if source_entry is None or not source_entry.constant or port != 0:
+                    return None  # decided before decoding any (possibly big) constant
+            inputs.append(info)
+            sources.append(source)
+        values = [info.value if source is None else ops.get(source.op).kernel(
+            node_context(source, [])) for info, source in zip(inputs, sources)]
         ctx = node_context(node, inputs, value_limit=2**62)
         args = kernel_arguments(entry, ctx, values)
         if args is None:
@@ -121,17 +135,18 @@ class _Folder:
         return run_kernel(entry, ctx, args, infos)
 
     # -- rewriting -----------------------------------------------------------------
-    def _replace_in_place(self, node, value, sources) -> None:
+    def _replace_in_place(self, node, store) -> None:
+        """Turn ``node`` into a Const; ``store()`` writes its value."""
         producers = list(dict.fromkeys(split_input(t)[0] for t in node.data_inputs))
         controls = list(node.control_inputs)
         op = node.op
         msg = node.proto
-        node.op = ops.CONST_OP
         for key in list(msg.attr):
             del msg.attr[key]
-        _store(node, value, sources)
+        store()
+        node.op = ops.CONST_OP
         node.set_inputs(["^" + c for c in controls])
-        self._record(node.name, op, value)
+        self._record(node.name, op, msg.attr["value"].tensor)
         self._drop_dead(node, producers)
 
     def _replace_ports(self, node, values: dict[int, np.ndarray]) -> None:
@@ -147,7 +162,7 @@ class _Folder:
                 value=None, partial=None)])
             graph.replace_all_uses(f"{node.name}:{port}", const.name)
             created.append(const)
-            self._record(const.name, node.op, value, source=node.name)
+            self._record(const.name, node.op, const.proto.attr["value"].tensor, source=node.name)
         for user in graph.consumers(node.name):  # control edges left on the old node
             user.set_inputs([("^" + created[0].name) if t == "^" + node.name else t
                              for t in user.inputs])
@@ -171,39 +186,20 @@ class _Folder:
             if self.graph.get(control) is not None:
                 node.add_control_input(control)
 
-    def _record(self, name: str, op: str, value, source: str | None = None) -> None:
-        entry = {"node": name, "op": op, "shape": list(value.shape),
-                 "dtype": str(as_dtype(value.dtype) if value.dtype != object else "string")}
+    def _record(self, name: str, op: str, tensor, source: str | None = None) -> None:
+        entry = {"node": name, "op": op, "shape": list(shape_of(tensor.tensor_shape)),
+                 "dtype": str(as_dtype(tensor.dtype))}
         if source is not None:
             entry["from"] = source
         self.log.append(entry)
 
 
-def _store(node, value: np.ndarray, sources) -> None:
-    """Write ``value`` as the node's Const value; an unchanged buffer taken from another
-    Const is copied as protobuf bytes instead of being re-encoded."""
-    tensor = _same_bytes_source(value, sources)
-    if tensor is None:
-        node.set_tensor(value)
-        return
-    msg = node.proto
-    msg.attr["value"].tensor.CopyFrom(tensor)
-    msg.attr["value"].tensor.tensor_shape.CopyFrom(shape_proto(value.shape))
-    msg.attr["dtype"].type = tensor.dtype
-
-
-def _same_bytes_source(value: np.ndarray, sources):
-    for source, tensor in sources.values():
-        if (source.dtype == value.dtype and source.size == value.size and source.size
-                and value.flags.c_contiguous and tensor.tensor_content
-                and source.flags.c_contiguous
-                and _address(source) == _address(value)):
-            return tensor
-    return None
-
-
-def _address(array: np.ndarray) -> int:
-    return array.__array_interface__["data"][0]
+def _store_copy(node, tensor, info) -> None:
+    """Write a Const's stored tensor under a new shape (Identity, Reshape of a Const)."""
+    value = node.proto.attr["value"].tensor
+    value.CopyFrom(tensor)
+    value.tensor_shape.CopyFrom(shape_proto(info.shape))
+    node.proto.attr["dtype"].type = tensor.dtype
 
 
 __all__ = ["DEFAULT_MAX_BYTES", "fold_constants"]

@@ -98,3 +98,10 @@ def uses_tensor_content(tensor) -> bool:
     shape = shape_of(tensor.tensor_shape)
     empty = shape is not None and 0 in shape
     return bool(tensor.tensor_content) or empty
+
+
+def has_typed_values(tensor) -> bool:
+    """Whether values sit in the typed ``*_val`` field (scalar/splat form) rather than in
+    ``tensor_content``; cheap, unlike reading ``tensor_content`` (which copies the bytes)."""
+    field = _VAL_FIELD.get(as_dtype(tensor.dtype))
+    return field is not None and len(getattr(tensor, field)) > 0

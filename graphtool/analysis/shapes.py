@@ -26,9 +26,11 @@ _MISSING = object()
 class Shapes(Mapping):
     """``"node:port"`` -> TensorInfo for every tensor; ``"node"`` means port 0."""
 
-    def __init__(self, table: dict[str, list[TensorInfo]], unknown_ops: dict[str, int]):
+    def __init__(self, table: dict[str, list[TensorInfo]], unknown_ops: dict[str, int],
+                 order: list[str] | None = None):
         self._table = table
         self.unknown_ops = unknown_ops  # op type -> node count, for ops without an entry
+        self.order = order or list(table)  # node names, producers before consumers
 
     def __getitem__(self, tensor: str) -> TensorInfo:
         r = parse_ref(str(tensor))
@@ -181,7 +183,7 @@ def infer_shapes(graph, input_shapes=None, *, value_limit: int = VALUE_LIMIT) ->
         table[node.name] = infer_node(entry, node_context(node, inputs, value_limit, **extra))
     for node in cyclic:
         table[node.name] = _UNKNOWN_OUTPUTS
-    return Shapes(table, dict(unknown))
+    return Shapes(table, dict(unknown), [n.name for n in order])
 
 
 def format_shapes(graph, shapes: Shapes | None = None, *, values: bool = True) -> str:

@@ -42,7 +42,7 @@ def _reshape_shape(ctx: Ctx):
 
 
 define("Reshape", shape=_reshape_shape, kernel=lambda ctx, x, shape: np.reshape(x, shape.tolist()),
-       partial=True)
+       partial=True, keeps_bytes=True)
 
 
 def _squeeze_axes(ctx: Ctx, shape) -> list[int] | None:
@@ -73,7 +73,7 @@ def _squeeze(ctx: Ctx, x):
     return np.squeeze(x, axis=tuple(axes)) if axes else np.squeeze(x)
 
 
-define("Squeeze", shape=_squeeze_shape, kernel=_squeeze, partial=True)
+define("Squeeze", shape=_squeeze_shape, kernel=_squeeze, partial=True, keeps_bytes=True)
 
 
 def _expand_dims_shape(ctx: Ctx):
@@ -87,7 +87,8 @@ def _expand_dims_shape(ctx: Ctx):
 
 
 define("ExpandDims", shape=_expand_dims_shape,
-       kernel=lambda ctx, x, axis: np.expand_dims(x, int(axis.reshape(-1)[0])), partial=True)
+       kernel=lambda ctx, x, axis: np.expand_dims(x, int(axis.reshape(-1)[0])), partial=True,
+       keeps_bytes=True)
 
 
 def _transpose_shape(ctx: Ctx):

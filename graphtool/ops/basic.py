@@ -66,7 +66,7 @@ def _identity(ctx: Ctx, x):
 
 
 define("Identity", "StopGradient", "Snapshot", "PreventGradient",
-       shape=same_as(0), kernel=_identity, partial=True)
+       shape=same_as(0), kernel=_identity, partial=True, keeps_bytes=True)
 
 
 def _ensure_shape(ctx: Ctx) -> TensorInfo:
@@ -74,7 +74,7 @@ def _ensure_shape(ctx: Ctx) -> TensorInfo:
     return out(ctx.out_dtype(), merge_shapes(ctx, ctx.shape(0), wanted, "input and shape attr"))
 
 
-define("EnsureShape", shape=_ensure_shape, kernel=_identity, partial=True)
+define("EnsureShape", shape=_ensure_shape, kernel=_identity, partial=True, keeps_bytes=True)
 
 
 def _check_numerics(ctx: Ctx, x):

@@ -32,6 +32,8 @@ class OpDef:
     partial: the kernel only moves or combines elements, so it also runs on
             partially known int vectors (e.g. StridedSlice of a Shape).
     constant: the node's value is in its own attrs (Const).
+    keeps_bytes: output 0 holds input 0's elements in the same order (Identity,
+            Reshape), so folding can copy the stored bytes instead of decoding them.
     """
     name: str
     shape: Callable[[Ctx], TensorInfo | list] | None = None
@@ -41,6 +43,7 @@ class OpDef:
     value_inputs: tuple[int, ...] | None = None
     partial: bool = False
     constant: bool = False
+    keeps_bytes: bool = False
     family: str = ""
 
     @property
