@@ -1,8 +1,9 @@
 """The stylesheet and script inlined into the HTML report (no network, no libraries).
 
 The script gives each graph panel pan (drag), zoom (wheel, +/- buttons) and a
-reset that fits the graph into the panel; clicking a node, or typing a name in
-the search box, highlights the node of that name in both panels and centres it.
+reset that fits the graph's width into the panel, top first; clicking a node,
+or typing a name in the search box, highlights the node of that name in both
+panels and centres it.
 """
 
 CSS = """
@@ -28,7 +29,7 @@ h2 { font-size: 15px; margin: 0 0 6px 0; }
 .finder { margin: 8px 0; font-size: 13px; }
 .finder input { width: 360px; font-size: 13px; padding: 2px 4px; }
 .finder .status { color: #607d8b; margin-left: 8px; }
-g.node.picked > :is(path, polygon, ellipse) { stroke: #d500f9 !important; stroke-width: 5px; }
+g.node.picked :is(path, polygon, ellipse) { stroke: #d500f9 !important; stroke-width: 5px; }
 table { border-collapse: collapse; font-size: 12px; background: #fff; }
 th, td { border: 1px solid #cfd8dc; padding: 3px 7px; text-align: left; vertical-align: top; }
 th { background: #eceff1; }
@@ -66,10 +67,12 @@ JS = r"""
     this.zoomLabel.textContent = Math.round(this.scale * 100) + '%';
   };
 
+  // Fit the width (never enlarge) and show the top: deep networks are tall, and a
+  // whole-graph fit would shrink them to an unreadable strip.
   Panel.prototype.reset = function () {
     var w = this.viewport.clientWidth, h = this.viewport.clientHeight;
-    var s = Math.min(w / this.width, h / this.height);
-    this.scale = s > 0 && isFinite(s) ? Math.min(s, 1.5) : 1;
+    var s = Math.min(w / this.width, 1);
+    this.scale = s > 0 && isFinite(s) ? s : 1;
     this.x = (w - this.width * this.scale) / 2;
     this.y = Math.max(0, (h - this.height * this.scale) / 2);
     this.apply();

@@ -29,6 +29,9 @@ MAX_FOLDED_LINES = 4      # folded constants listed in a label before "+N more"
 MAX_SUMMARY_OPS = 4       # ops named in a collapsed box's label
 MAX_TOOLTIP_NAMES = 30    # node names listed in a collapsed box's tooltip
 MAX_TOOLTIP_INPUTS = 40   # inputs listed in a node's tooltip
+# Control edges into one node drawn at most; more (a NoOp waiting on every weight read)
+# would cross the whole graph and make dot's layout take minutes.
+MAX_CONTROL_EDGES = 8
 MAX_TOOLTIP_CHARS = 8000  # characters of a tooltip (before escaping)
 DOT_STRING_LIMIT = 16000  # dot refuses quoted strings longer than 16384 characters
 
@@ -165,7 +168,9 @@ class _Labeller:
             detail = detail[:MAX_FOLDED_LINES - 1] + [
                 f"+{len(detail) - MAX_FOLDED_LINES + 1} more constants"]
         waits = sum(1 for c in node.control_inputs if c in self.folded)
-        if waits:
+        if len(node.control_inputs) > MAX_CONTROL_EDGES:
+            detail.append(f"waits for {len(node.control_inputs)} nodes (edges not drawn)")
+        elif waits:
             detail.append(f"waits for {waits} folded constant{'s' if waits > 1 else ''}")
         lines += [f'<FONT POINT-SIZE="8" COLOR="{style.DETAIL_COLOUR}">{html(d)}</FONT>'
                   for d in detail]
@@ -402,6 +407,7 @@ def build_dot(graph, *, collapse_depth=None, focus=None, radius=2, shapes=None, 
     emitter.lines = head
     emitter.scope(tree, boxes, "  ", None)
     emitter.lines += _edges(graph, visible, represent, facts)
+    emitter.lines += _anchors(graph, visible, folded, represent)
     if legend:
         emitter.lines.append(_legend(graph_id, marks))
     emitter.lines.append("}")
@@ -414,10 +420,12 @@ def _edges(graph, visible, represent, facts) -> list[str]:
     grouped: dict[tuple[str, str, bool], list[str]] = defaultdict(list)
     for name in visible:
         dst = represent[name]
-        for text in graph.node(name).inputs:
+        node = graph.node(name)
+        skip_control = len(node.control_inputs) > MAX_CONTROL_EDGES
+        for text in node.inputs:
             r = parse_ref(text)
             src = represent.get(r.node)
-            if src is None or src == dst:
+            if src is None or src == dst or (r.control and skip_control):
                 continue
             tensors = grouped[(src, dst, r.control)]
             if text not in tensors:
@@ -440,9 +448,70 @@ def _edges(graph, visible, represent, facts) -> list[str]:
                 r = parse_ref(t)
                 known = facts.get((r.node, r.port))
                 tips.append(t + (f"  {_facts_text(known)}" if known else ""))
-            attrs = _attrs(label=label or None, tooltip=_clip_tooltip(tips),
+            # xlabel: placed after layout; a real label makes dot 5-8x slower on big graphs.
+            attrs = _attrs(xlabel=label or None, tooltip=_clip_tooltip(tips),
                            penwidth=str(min(1 + 0.3 * (len(tensors) - 1), 4)))
         lines.append(f"  {quoted(src)} -> {quoted(dst)} {attrs}")
+    return lines
+
+
+def _constant_derived(graph, visible: list[str], folded) -> set[str]:
+    """Drawn nodes computed from constants alone (e.g. batch-norm scale = gamma * rsqrt(var))."""
+    drawn = set(visible)
+    state: dict[str, bool] = {}
+    for start in visible:
+        stack = [start]
+        while stack:
+            name = stack[-1]
+            if name in state:
+                stack.pop()
+                continue
+            sources = [parse_ref(i).node for i in graph.node(name).data_inputs]
+            pending = [s for s in sources if s in drawn and s not in state]
+            if pending:
+                stack.extend(pending)
+                if len(stack) > len(drawn) + 1:   # a cycle: give up on this start
+                    state[start] = False
+                continue
+            stack.pop()
+            state[name] = bool(sources) and all(s in folded or state.get(s, False)
+                                                for s in sources)
+    return {name for name, derived in state.items() if derived}
+
+
+def _anchors(graph, visible, folded, represent) -> list[str]:
+    """Invisible edges that keep constant-only chains beside the data they join.
+
+    Left alone, dot ranks a chain like ``add(var, eps) -> Rsqrt -> Mul`` from the top
+    of the graph, so every batch-norm cluster spans the ranks of the layers above it
+    and the clusters drift sideways in a long staircase.  An edge from the data
+    producer the chain joins to the chain's first node starts the chain below it.
+    """
+    derived = _constant_derived(graph, visible, folded)
+    lines = []
+    for root in derived:
+        node = graph.node(root)
+        if any(parse_ref(i).node in derived for i in node.data_inputs):
+            continue
+        seen, queue, anchor = {root}, [root], None
+        while queue and anchor is None:
+            for consumer in graph.consumers(queue.pop(0)):
+                name = consumer.name
+                if name in seen or name not in represent:
+                    continue
+                seen.add(name)
+                if name in derived:
+                    queue.append(name)
+                    continue
+                anchor = next((parse_ref(i).node for i in consumer.data_inputs
+                               if parse_ref(i).node in represent
+                               and parse_ref(i).node not in derived
+                               and parse_ref(i).node not in folded), None)
+                if anchor is not None:
+                    break
+        if anchor is not None and represent[anchor] != represent[root]:
+            lines.append(f"  {quoted(represent[anchor])} -> {quoted(represent[root])} "
+                         "[style=invis]")
     return lines
 
 
