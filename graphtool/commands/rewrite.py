@@ -1,0 +1,66 @@
+"""graphtool rewrite: apply rule files to a frozen graph."""
+from __future__ import annotations
+
+import sys
+
+NAME = "rewrite"
+HELP = "apply rewrite rules (YAML) to a frozen graph"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("input", metavar="IN", help="frozen graph (.pb or .pbtxt)")
+    parser.add_argument("--rules", action="append", required=True, metavar="RULES.yaml",
+                        help="rule file (repeat for several; applied in order)")
+    parser.add_argument("-o", "--output", metavar="OUT.pb",
+                        help="where to write the rewritten graph (.pbtxt for text)")
+    parser.add_argument("--log", metavar="FILE", help="write the rewrite log as JSON lines")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="rewrite and report, but write no graph")
+    parser.add_argument("--stats", action="store_true",
+                        help="print how often each rule fired and the nodes before/after")
+    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=DIMS",
+                        help="pin an input's shape, e.g. input_1=1,224,224,3 (repeatable)")
+    parser.add_argument("--max-passes", type=int, default=100, metavar="N",
+                        help="pass cap per stage (default 100)")
+
+
+def input_shapes(options) -> dict:
+    from graphtool.validate.signature import parse_shape_option
+    return dict(parse_shape_option(text) for text in options)
+
+
+def run(args) -> int:
+    from graphtool.errors import GraphtoolError
+    from graphtool.rewrite.run import run_rewrite, write_outputs
+
+    if not args.output and not args.dry_run:
+        raise GraphtoolError("give -o OUT.pb for the rewritten graph (or --dry-run)")
+    if args.max_passes < 1:
+        raise GraphtoolError("--max-passes must be at least 1")
+    result = run_rewrite(args.input, args.rules, input_shapes=input_shapes(args.input_shape),
+                         max_passes=args.max_passes)
+    for warning in result.rules.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    written = write_outputs(result, None if args.dry_run else args.output, log_path=args.log)
+    stats = result.stats
+    firings = sum(stats["fired"].values())
+    print(f"{args.input}: {stats['nodes_before']} -> {stats['nodes_after']} nodes, "
+          f"{firings} rule firings in {stats['seconds']:.2f} s"
+          + (f"; wrote {', '.join(written)}" if written else "; nothing written"))
+    if args.stats:
+        print_stats(result)
+    return 0
+
+
+def print_stats(result) -> None:
+    stats = result.stats
+    width = max([len(r) for r in stats["fired"]] + [4])
+    print(f"{'rule':<{width}}  fired")
+    for rule_id, count in stats["fired"].items():
+        print(f"{rule_id:<{width}}  {count:>5}")
+    print("passes: " + ", ".join(f"{stage} {n}" for stage, n in stats["passes"].items()))
+    before, after = result.before.op_histogram(), result.after.op_histogram()
+    changes = [(op, before.get(op, 0), after.get(op, 0)) for op in sorted(set(before) | set(after))
+               if before.get(op, 0) != after.get(op, 0)]
+    if changes:
+        print("ops: " + ", ".join(f"{op} {a}->{b}" for op, a, b in changes))
