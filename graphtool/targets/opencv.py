@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from graphtool.attrs import Shape
 from graphtool.dtypes import as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.lang.functions import register_function, value_of
@@ -41,6 +42,37 @@ def resolve_constant_switches(graph, ctx):
     if gone:
         graph.remove(gone)
     return {"removed": gone, "changed": changed}
+
+
+@register_action("annotate_output_shapes")
+def annotate_output_shapes(graph, ctx):
+    """Record every fully known static shape in ``_output_shapes``, so ``shape(x)`` works.
+
+    Rules that permute weights or check broadcasting need the shapes of
+    computed tensors; nodes created later have none, so rules needing a shape
+    simply do not fire on them.
+    """
+    from graphtool.analysis.shapes import infer_shapes
+
+    shapes = infer_shapes(graph, ctx.input_shapes)
+    changed = []
+    for node in graph.nodes:
+        infos = shapes.outputs(node)
+        if infos and all(i.fully_known for i in infos):
+            node.set_attr("_output_shapes", [Shape(tuple(i.shape)) for i in infos], "list")
+            changed.append(node.name)
+    return {"changed": changed}
+
+
+@register_action("drop_attr")
+def drop_attr(graph, ctx, key: str):
+    """Remove attr ``key`` from every node that has it."""
+    changed = []
+    for node in graph.nodes:
+        if node.has_attr(key):
+            node.remove_attr(key)
+            changed.append(node.name)
+    return {"changed": changed}
 
 
 def _wiring(graph):
