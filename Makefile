@@ -10,7 +10,7 @@ setup:
 	@bash .ci/setup
 
 demo: setup
-	$(VENV)/bin/graphtool inspect fixtures/dense_dropout.k3.pb
+	$(VENV)/bin/graphtool convert examples/seed/model.keras -o out/seed --custom-objects examples/seed/layers.py
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
