@@ -25,6 +25,7 @@ from graphtool.ops.evaluate import kernel_arguments, run_kernel
 from graphtool.tensors import has_typed_values, shape_of, shape_proto
 
 DEFAULT_MAX_BYTES = 64 * 2**20
+_ITEMSIZE: dict = {}
 
 
 def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=None) -> list[dict]:
@@ -66,10 +67,12 @@ class _Folder:
     def _fits(self, info) -> bool:
         if info.size is None or info.dtype is None:
             return False
-        try:
-            itemsize = to_numpy(info.dtype).itemsize
-        except GraphtoolError:
-            return False
+        itemsize = _ITEMSIZE.get(info.dtype)
+        if itemsize is None:
+            try:
+                itemsize = _ITEMSIZE[info.dtype] = to_numpy(info.dtype).itemsize
+            except GraphtoolError:
+                return False
         return info.size * itemsize <= self.max_bytes
 
     def _fold(self, node, entry) -> None:
@@ -83,9 +86,10 @@ class _Folder:
             return
         values = [info.value for info in infos]
         if len(infos) == 1 and values[0] is None and entry.keeps_bytes:
-            stored = self._stored_input(node, infos[0])
-            if stored is not None:
-                self._replace_in_place(node, lambda: _store_copy(node, stored, infos[0]))
+            source = self._stored_input(node, infos[0])
+            if source is not None:
+                tensor = source.proto.attr["value"].tensor
+                self._replace_in_place(node, lambda: _store_copy(node, tensor, infos[0]))
                 return
         if any(values[p] is None for p in wanted):
             computed = self._compute(node, entry, infos)
@@ -100,7 +104,7 @@ class _Folder:
             self._replace_ports(node, {p: values[p] for p in wanted})
 
     def _stored_input(self, node, info):
-        """The TensorProto of a Const feeding input 0, when its bytes can be reused as is."""
+        """The Const feeding input 0, when its stored bytes can be reused as they are."""
         producer, port = split_input(node.data_inputs[0])
         source = self.graph.get(producer)
         entry = ops.get(source.op) if source is not None else None
@@ -110,7 +114,7 @@ class _Folder:
         if info.dtype is None or tensor.dtype != int(info.dtype) or has_typed_values(tensor) \
                 or info.dtype == DType.string:
             return None
-        return tensor
+        return source
 
     def _compute(self, node, entry, infos):
         """Run the kernel on the values of the node's inputs; None when they are not known."""

@@ -193,14 +193,20 @@ def test_multi_output_node_becomes_one_const_per_used_port():
     np.testing.assert_array_equal(b, [[5, 6], [11, 12]])
 
 
-def test_control_inputs_and_shared_consts_survive():
+def const_behind_control_edge() -> Graph:
+    """x; c (waits for NoOp init); neg = Neg(c); uses_neg = x + neg."""
     graph = graph_with_input()
     graph.add_node("NoOp", "init")
     graph.add_const(np.ones((2, 3), np.float32), "c")
     graph.node("c").add_control_input("init")
     add(graph, "Neg", "neg", ["c"])
-    add(graph, "AddV2", "uses_c", ["x", "c"])
     add(graph, "AddV2", "uses_neg", ["x", "neg"])
+    return graph
+
+
+def test_control_inputs_and_shared_consts_survive():
+    graph = const_behind_control_edge()
+    add(graph, "AddV2", "uses_c", ["x", "c"])
     graph.node("neg").add_control_input("x")
     log = fold_constants(graph)
     assert [e["node"] for e in log] == ["neg"]
@@ -208,12 +214,7 @@ def test_control_inputs_and_shared_consts_survive():
     assert graph.node("neg").op == "Const" and graph.node("neg").control_inputs == ("x",)
     np.testing.assert_array_equal(graph.node("neg").tensor, -np.ones((2, 3)))
 
-    graph = graph_with_input()
-    graph.add_node("NoOp", "init")
-    graph.add_const(np.ones((2, 3), np.float32), "c")
-    graph.node("c").add_control_input("init")
-    add(graph, "Neg", "neg", ["c"])
-    add(graph, "AddV2", "uses_neg", ["x", "neg"])
+    graph = const_behind_control_edge()
     fold_constants(graph)
     assert "c" not in graph and graph.node("neg").control_inputs == ("init",)
 

@@ -68,14 +68,21 @@ def kernel_arguments(opdef: OpDef, ctx: Ctx, values: list) -> list | None:
     return args
 
 
+def _call(opdef: OpDef, ctx: Ctx, args: list) -> list | None:
+    """The kernel's outputs as a list; None when it declines or fails on these inputs."""
+    with np.errstate(all="ignore"):
+        try:
+            return normalize_outputs(opdef.kernel(ctx, *args))
+        except EVAL_ERRORS:
+            return None
+
+
 def run_kernel(opdef: OpDef, ctx: Ctx, args: list, expected: list[TensorInfo] | None = None):
     """Output arrays of the kernel (None for outputs it cannot give), cast to the
     expected dtypes; None when the kernel declines."""
-    with np.errstate(all="ignore"):
-        try:
-            results = normalize_outputs(opdef.kernel(ctx, *args))
-        except EVAL_ERRORS:
-            return None
+    results = _call(opdef, ctx, args)
+    if results is None:
+        return None
     arrays = []
     for k, result in enumerate(results):
         if result is None:
@@ -123,11 +130,8 @@ def partial_values(opdef: OpDef, ctx: Ctx, infos: list[TensorInfo]) -> list | No
             return None
         unknown = unknown or info.value is None
         args.append(array)
-    if not unknown:
-        return None
-    try:
-        results = normalize_outputs(opdef.kernel(ctx, *args))
-    except EVAL_ERRORS:
+    results = _call(opdef, ctx, args) if unknown else None
+    if results is None:
         return None
     partials = []
     for k, result in enumerate(results):

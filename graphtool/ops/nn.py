@@ -350,14 +350,27 @@ define("ResizeNearestNeighbor", shape=_resize_shape, kernel=_resize_nearest)
 
 
 # -- space/batch/depth rearrangements --------------------------------------------------------
+def _block_operands(ctx: Ctx):
+    """(input shape, block sizes, paddings/crops rows) of Space<->Batch ops, or None."""
+    x, block, rows = ctx.shape(0), ctx.ints(1), ctx.value(2)
+    if x is None or block is None or rows is None:
+        return None
+    return x, block, rows.tolist()
+
+
+def _unknown_like_input(ctx: Ctx):
+    x = ctx.shape(0)
+    return out(ctx.out_dtype(), None if x is None else (None,) * len(x))
+
+
 def _space_to_batch_shape(ctx: Ctx):
-    x, block, pads = ctx.shape(0), ctx.ints(1), ctx.value(2)
-    dtype = ctx.out_dtype()
-    if x is None or block is None or pads is None:
-        return out(dtype, None if x is None else (None,) * len(x))
+    operands = _block_operands(ctx)
+    if operands is None:
+        return _unknown_like_input(ctx)
+    x, block, pads = operands
     dims = list(x)
     batch = x[0]
-    for i, (b, (lo, hi)) in enumerate(zip(block, pads.tolist())):
+    for i, (b, (lo, hi)) in enumerate(zip(block, pads)):
         size = x[1 + i]
         if size is not None and (size + lo + hi) % b:
             raise ctx.error(f"pads dimension {1 + i} of shape {format_shape(x)} to "
@@ -365,22 +378,22 @@ def _space_to_batch_shape(ctx: Ctx):
         dims[1 + i] = None if size is None else (size + lo + hi) // b
         batch = None if batch is None else batch * b
     dims[0] = batch
-    return out(dtype, dims)
+    return out(ctx.out_dtype(), dims)
 
 
 def _batch_to_space_shape(ctx: Ctx):
-    x, block, crops = ctx.shape(0), ctx.ints(1), ctx.value(2)
-    dtype = ctx.out_dtype()
-    if x is None or block is None or crops is None:
-        return out(dtype, None if x is None else (None,) * len(x))
+    operands = _block_operands(ctx)
+    if operands is None:
+        return _unknown_like_input(ctx)
+    x, block, crops = operands
     dims = list(x)
     total = int(np.prod(block))
     if x[0] is not None and x[0] % total:
         raise ctx.error(f"has batch {x[0]}, not a multiple of the block sizes {block}")
     dims[0] = None if x[0] is None else x[0] // total
-    for i, (b, (lo, hi)) in enumerate(zip(block, crops.tolist())):
+    for i, (b, (lo, hi)) in enumerate(zip(block, crops)):
         dims[1 + i] = None if x[1 + i] is None else x[1 + i] * b - lo - hi
-    return out(dtype, dims)
+    return out(ctx.out_dtype(), dims)
 
 
 def _space_to_batch(ctx: Ctx, x, block, pads):
