@@ -293,6 +293,25 @@ def test_tf_keras_h5_custom_objects(k2_models, custom_file, tmp_path):
     assert_close(got["double"], np.load(k2_models / "expected.npz")["custom"])
 
 
+def test_h5_the_recorded_keras_cannot_read_falls_back_to_the_other(tmp_path):
+    """An .h5 from Keras 3 whose keras_version says 2.x: tf-keras fails, Keras 3 reads it."""
+    import h5py
+
+    model = make_fixtures.build_nested_functional()
+    path = tmp_path / "relabelled.h5"
+    model.save(path)
+    with h5py.File(path, "a") as f:
+        f.attrs["keras_version"] = "2.15.0"
+    out = tmp_path / "relabelled.pb"
+    with pytest.raises(GraphtoolError, match="tf-keras cannot load the model"):
+        freeze(str(path), str(out), keras="2")
+    assert not out.exists()
+    sidecar = freeze(str(path), str(out))
+    assert sidecar["source"]["kind"] == "keras3" and sidecar["source"]["saved_by_keras"] == "2.15.0"
+    x = seeded((1, 16, 16, 3))
+    assert_close(run_pb(out, {"input": x})["probs"], model(x, training=False))
+
+
 # ------------------------------------------------------------------ SavedModels
 
 

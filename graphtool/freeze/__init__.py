@@ -40,19 +40,43 @@ def freeze(model: str | None, out: str, **options) -> dict:
 
 
 def freeze_all(requests: list[FreezeRequest]) -> list[dict]:
-    """Freeze several models, running all tf-keras ones in a single child process."""
+    """Freeze several models, running all tf-keras ones in a single child process.
+
+    A model file that the Keras chosen from its recorded version cannot load is
+    tried once with the other Keras (unless `keras` was given explicitly).  All
+    jobs run; the first error is raised at the end.
+    """
+    jobs = [plan(r) for r in requests]
+    outcomes = _execute(jobs)
+    for k, outcome in enumerate(outcomes):
+        if (isinstance(outcome, GraphtoolError) and getattr(outcome, "load_failure", False)
+                and requests[k].keras == "auto" and jobs[k]["kind"] == "keras-file"):
+            other = dict(jobs[k], flavour="k3" if jobs[k]["flavour"] == "k2" else "k2")
+            retry = _execute([other])[0]
+            if not isinstance(retry, GraphtoolError):
+                outcomes[k] = retry
+    for outcome in outcomes:
+        if isinstance(outcome, GraphtoolError):
+            raise outcome
+    return outcomes
+
+
+def _execute(jobs: list[dict]) -> list:
+    """Sidecar or GraphtoolError per job: Keras 3 jobs here, tf-keras ones in the worker."""
     from graphtool.freeze.job import run_job
 
-    jobs = [plan(r) for r in requests]
-    results: list[dict | None] = [None] * len(jobs)
-    legacy = [k for k, job in enumerate(jobs) if job["flavour"] == "k2"]
+    outcomes: list = [None] * len(jobs)
     for k, job in enumerate(jobs):
         if job["flavour"] != "k2":
-            results[k] = run_job(job)
+            try:
+                outcomes[k] = run_job(job)
+            except GraphtoolError as exc:
+                outcomes[k] = exc
+    legacy = [k for k, job in enumerate(jobs) if job["flavour"] == "k2"]
     if legacy:
-        for k, sidecar in zip(legacy, _run_worker([jobs[k] for k in legacy])):
-            results[k] = sidecar
-    return results
+        for k, outcome in zip(legacy, _run_worker([jobs[k] for k in legacy])):
+            outcomes[k] = outcome
+    return outcomes
 
 
 def _abs_if_file(spec: str) -> str:
@@ -102,8 +126,8 @@ def _inside(path: str):
     return [os.path.join(path, "saved_model.pb")] if os.path.isdir(path) else []
 
 
-def _run_worker(jobs: list[dict]) -> list[dict]:
-    """Run jobs under tf-keras in `python -m graphtool.freeze.worker`; re-raise its errors here."""
+def _run_worker(jobs: list[dict]) -> list:
+    """Run jobs under tf-keras in `python -m graphtool.freeze.worker`; sidecar or GraphtoolError each."""
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -117,14 +141,18 @@ def _run_worker(jobs: list[dict]) -> list[dict]:
         if os.path.exists(result):
             with open(result) as f:
                 results = json.load(f)["results"]
+    outcomes = []
     for entry in results:
-        if "error" in entry:
-            error = GraphtoolError(entry["error"])
-            error.exit_code = entry.get("exit_code", 2)
-            raise error
         if "crash" in entry:
             raise RuntimeError("tf-keras freeze worker failed:\n" + entry["crash"])
+        if "error" in entry:
+            error = GraphtoolError(entry["error"])
+            error.exit_code = entry["exit_code"]
+            error.load_failure = entry["load_failure"]
+            outcomes.append(error)
+        else:
+            outcomes.append(entry["sidecar"])
     if len(results) != len(jobs):
         tail = "\n".join(proc.stderr.strip().splitlines()[-20:])
         raise RuntimeError(f"tf-keras freeze worker exited with code {proc.returncode}:\n{tail}")
-    return [entry["sidecar"] for entry in results]
+    return outcomes

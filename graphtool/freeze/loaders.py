@@ -115,9 +115,11 @@ def load_model(path: str, flavour: str, objects: dict):
             raise GraphtoolError(
                 f"model uses custom class {match.group(1)!r} that is not defined: pass "
                 "--custom-objects FILE.py (or a module) that defines it", path=path) from exc
-        raise GraphtoolError(
+        failure = GraphtoolError(
             f"{'tf-keras' if flavour == 'k2' else 'Keras 3'} cannot load the model: "
-            f"{type(exc).__name__}: {_first_line(exc)}", path=path) from exc
+            f"{type(exc).__name__}: {_first_line(exc)}", path=path)
+        failure.load_failure = True  # graphtool.freeze then tries the other Keras
+        raise failure from exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -5,7 +5,7 @@ imported, which the graphtool process (already on Keras 3) cannot do for
 itself; graphtool.freeze spawns `python -m graphtool.freeze.worker REQUEST RESULT`
 with that variable set.  REQUEST holds {"jobs": [...]}; RESULT gets one entry per
 job: {"sidecar": ...}, {"error": ..., "exit_code": n} or {"crash": traceback}.
-The worker stops at the first job that fails.
+The worker stops at the first crash (a graphtool bug), not at input errors.
 """
 from __future__ import annotations
 
@@ -26,12 +26,13 @@ def main(argv: list[str]) -> int:
         try:
             results.append({"sidecar": run_job(job)})
         except GraphtoolError as exc:
-            results.append({"error": str(exc), "exit_code": exc.exit_code})
+            results.append({"error": str(exc), "exit_code": exc.exit_code,
+                            "load_failure": getattr(exc, "load_failure", False)})
         except Exception:
             results.append({"crash": traceback.format_exc()})
         with open(result_path, "w") as f:
             json.dump({"results": results}, f)
-        if "sidecar" not in results[-1]:
+        if "crash" in results[-1]:
             break
     return 0
 
