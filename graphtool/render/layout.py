@@ -85,18 +85,23 @@ def _foldable(graph, selected: set[str], marks: dict) -> dict[str, str]:
     roots: dict[str, str | None] = {}
 
     def root_of(name: str) -> str | None:
-        if name in roots:
-            return roots[name]
-        node = graph.node(name)
+        chain = []
         found = None
-        if name in marks or name not in selected:
-            found = None
-        elif node.op in style.CONSTANT_OPS and not node.data_inputs:
-            found = name
-        elif (node.op in style.PASS_THROUGH_OPS and len(node.data_inputs) == 1
-              and not node.control_inputs):
-            found = root_of(parse_ref(node.data_inputs[0]).node)
-        roots[name] = found
+        while name not in roots:
+            chain.append(name)
+            node = graph.node(name)
+            if name in marks or name not in selected:
+                break
+            if style.is_constant(node.op) and not node.data_inputs:
+                found = name
+                break
+            if not (style.is_pass_through(node) and not node.control_inputs):
+                break
+            name = parse_ref(node.data_inputs[0]).node
+        else:
+            found = roots[name]
+        for link in chain:
+            roots[link] = found
         return found
 
     folded = {}
@@ -122,17 +127,23 @@ def _slot_name(graph, name: str, index: int, folded: dict[str, str]) -> str:
         current = parse_ref(node.data_inputs[0]).node
 
 
-def _folded_value(graph, root: str) -> str:
-    facts = const_facts(graph.node(root))
+def _folded_value(graph, root: str, read=None) -> str:
+    """A folded input in a few characters: its values when tiny, else shape and dtype.
+
+    ``read``: facts of the tensor the consumer reads, when known (a Squeeze on a
+    constant changes the shape, not the elements).
+    """
+    facts = read or const_facts(graph.node(root))
     if facts is None:
         return "constant"
+    stored = const_facts(graph.node(root))
     size = 1
-    for d in facts.shape or ():
+    for d in (stored.shape if stored else None) or ():
         size *= max(d, 0)
-    if facts.shape is not None and size <= 4:
+    if stored is not None and stored.shape is not None and size <= 4:
         try:
             array = graph.node(root).tensor
-            return "= " + tensor_text(array, facts.dtype).split("= ", 1)[-1]
+            return "= " + tensor_text(array, stored.dtype).split("= ", 1)[-1]
         except GraphtoolError:
             pass
     return f"{shape_text(facts.shape)} {facts.dtype or ''}".strip()
@@ -162,7 +173,8 @@ class _Labeller:
             src = parse_ref(text).node
             if src in self.folded:
                 slot = _slot_name(self.graph, src, index, self.folded)
-                value = _folded_value(self.graph, self.folded[src])
+                r = parse_ref(text)
+                value = _folded_value(self.graph, self.folded[src], self.facts.get(r[:2]))
                 detail.append(f"{slot} {value}" if value.startswith("=") else f"{slot}: {value}")
         if len(detail) > MAX_FOLDED_LINES:
             detail = detail[:MAX_FOLDED_LINES - 1] + [

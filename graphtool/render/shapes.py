@@ -13,7 +13,7 @@ from graphtool.dtypes import DType, as_dtype
 from graphtool.graph import parse_ref
 from graphtool.tensors import shape_of
 
-from graphtool.render.style import CONSTANT_OPS
+from graphtool.render.style import is_constant
 
 
 class TensorFacts(NamedTuple):
@@ -42,7 +42,7 @@ def _stated_facts(graph) -> dict[tuple[str, int], TensorFacts]:
         dtype = as_dtype(attr["dtype"].type) if "dtype" in attr else None
         facts[(node.name, 0)] = TensorFacts(shape, dtype)
     for node in graph.nodes:
-        if node.op in CONSTANT_OPS:
+        if is_constant(node.op):
             found = const_facts(node)
             if found is not None:
                 facts[(node.name, 0)] = found

@@ -1,7 +1,8 @@
 """How rendered graphs look: op families, their colours, and diff mark styles.
 
-All op knowledge the renderer has lives in the tables below, so a new op
-family or a new colour is a one-line data change.  An op's family comes from
+How ops look lives in the tables below, so a new op family or a new colour
+is a one-line data change (what ops compute, including which ones hold
+constants, comes from the op table in ``graphtool.ops``).  An op's family comes from
 the first pattern that matches its name; ops no pattern knows are "other".
 The same op therefore always gets the same colour, in every graph and every
 run, which lets a reader learn the palette once.
@@ -50,10 +51,6 @@ FAMILIES = (
 )
 OTHER = Family("other", "#ffffff", r".*")
 
-# Ops whose value is fixed when the graph is frozen: drawn inside their consumers' labels.
-CONSTANT_OPS = frozenset({"Const", "HostConst"})
-# Ops that pass one input through unchanged: a chain of them on a constant is folded too.
-PASS_THROUGH_OPS = frozenset({"Identity", "Snapshot", "StopGradient"})
 # Name components that say nothing about a folded constant; the input slot is shown instead.
 GENERIC_NAME_PARTS = frozenset({"ReadVariableOp", "resource", "read", "value", "Read"})
 
@@ -83,6 +80,22 @@ CLUSTER_FILL = "#fafafa"
 COLLAPSED_FILL = "#eceff1"
 FOCUS_COLOUR = "#1565c0"
 DETAIL_COLOUR = "#555555"
+
+
+def is_constant(op: str) -> bool:
+    """Ops whose value sits in their own attrs (drawn inside their readers' labels)."""
+    from graphtool import ops
+
+    entry = ops.get(op)
+    return entry is not None and entry.constant
+
+
+def is_pass_through(node) -> bool:
+    """One data input whose elements flow out unchanged: folded along with a constant."""
+    from graphtool import ops
+
+    entry = ops.get(node.op)
+    return entry is not None and entry.keeps_bytes and len(node.data_inputs) == 1
 
 
 @lru_cache(maxsize=None)
