@@ -29,16 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from graphtool.errors import GraphtoolError
     from graphtool.freeze import freeze
-    from graphtool.freeze.shapes import parse_input_shape
+    from graphtool.freeze.shapes import parse_input_shapes
 
-    shapes = {}
-    for text in args.input_shape:
-        name, shape = parse_input_shape(text)
-        if name in shapes:
-            raise GraphtoolError(f"--input-shape given twice for {name!r}")
-        shapes[name] = shape
+    shapes = parse_input_shapes(args.input_shape)
     sidecar = freeze(args.model, args.output, builder=args.builder, signature=args.signature,
                      input_shapes=shapes, custom_objects=args.custom_objects,
                      reference=args.reference, keras=args.keras)

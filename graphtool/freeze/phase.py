@@ -32,7 +32,7 @@ def freeze_learning_phase(graph_def, phase_nodes: list[str], value: bool = False
     graph_def.node.extend(kept)
     for name in sorted(names):
         make_const(graph_def, name, np.array(value))
-    _prune_known_branches(graph_def)
+    prune_known_branches(graph_def)
 
 
 def _topological(graph_def):
@@ -57,7 +57,8 @@ def _topological(graph_def):
     return order
 
 
-def _prune_known_branches(graph_def) -> None:
+def prune_known_branches(graph_def) -> None:
+    """Resolve every Switch whose predicate is a known constant; drop what that makes dead."""
     known: dict[str, bool] = {}       # node -> its constant boolean output
     forward: dict[tuple, str] = {}    # (node, port) -> reference that replaces it
     dead_ports: set[tuple] = set()
@@ -114,3 +115,6 @@ def _prune_known_branches(graph_def) -> None:
         kept.append(node)
     del graph_def.node[:]
     graph_def.node.extend(kept)
+
+
+_prune_known_branches = prune_known_branches  # older spelling, used by graphtool.targets.opencv

@@ -21,6 +21,17 @@ def parse_input_shape(text: str) -> tuple[str, list[int]]:
     return name, shape
 
 
+def parse_input_shapes(texts: list[str]) -> dict[str, list[int]]:
+    """Parse repeated `--input-shape` values into {name: shape}; a name given twice is an error."""
+    shapes: dict[str, list[int]] = {}
+    for text in texts:
+        name, shape = parse_input_shape(text)
+        if name in shapes:
+            raise GraphtoolError(f"--input-shape given twice for {name!r}")
+        shapes[name] = shape
+    return shapes
+
+
 def resolve_shapes(inputs: list[tuple[str, list | None]], overrides: dict[str, list[int]],
                    path: str) -> list[list[int]]:
     """Known shape for each (name, dims-with-None) input, or one error listing what is open."""
