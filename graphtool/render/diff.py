@@ -53,28 +53,27 @@ class GraphDiff:
     rules: dict[str, list[str]] = field(default_factory=dict)  # node name -> rules
 
     def before_marks(self) -> dict[str, Mark]:
-        marks = {n: Mark("removed", self._rule_notes(n, "removed by")) for n in self.removed}
-        for after, before in self.changed.items():
-            notes = self.notes.get(after, [])
-            if after != before:
-                notes = [f"renamed to {after!r}"] + notes
-            marks[before] = Mark("changed", tuple(notes) + self._rule_notes(before, "changed by")
-                                 + self._rule_notes(after, "changed by", exclude=before))
-        return marks
+        """Marks for drawing the before graph: removed and changed nodes."""
+        return self._marks("removed", "removed by", self.removed, before_side=True)
 
     def after_marks(self) -> dict[str, Mark]:
-        marks = {n: Mark("added", self._rule_notes(n, "created by")) for n in self.added}
+        """Marks for drawing the after graph: added and changed nodes."""
+        return self._marks("added", "created by", self.added, before_side=False)
+
+    def _marks(self, kind, verb, names, *, before_side: bool) -> dict[str, Mark]:
+        marks = {n: Mark(kind, self._rule_notes(n, verb)) for n in names}
         for after, before in self.changed.items():
-            notes = self.notes.get(after, [])
+            here, there = (before, after) if before_side else (after, before)
+            notes = list(self.notes.get(after, []))
             if after != before:
-                notes = [f"renamed from {before!r}"] + notes
-            marks[after] = Mark("changed", tuple(notes) + self._rule_notes(after, "changed by")
-                                + self._rule_notes(before, "changed by", exclude=after))
+                notes.insert(0, f"renamed {'to' if before_side else 'from'} {there!r}")
+            rules = self._rule_notes(here, "changed by")
+            if there != here:
+                rules += self._rule_notes(there, "changed by")
+            marks[here] = Mark("changed", tuple(notes) + rules)
         return marks
 
-    def _rule_notes(self, name, verb, exclude=None) -> tuple[str, ...]:
-        if name == exclude:
-            return ()
+    def _rule_notes(self, name, verb) -> tuple[str, ...]:
         return tuple(f"{verb} rule {rule}" for rule in self.rules.get(name, ()))
 
     @property
