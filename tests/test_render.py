@@ -319,6 +319,16 @@ def test_report_is_self_contained(model, tmp_path):
     assert '<td class="pass">pass</td>' in page
 
 
+def test_bad_rewrite_log_is_a_one_line_error(model, tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"rule": "a"}\nnot json\n')
+    with pytest.raises(GraphtoolError, match="line 2 is not JSON") as info:
+        write_diff(model, model.copy(), tmp_path / "out", log=str(log))
+    assert "\n" not in str(info.value)
+    with pytest.raises(GraphtoolError, match="no such rewrite log"):
+        write_diff(model, model.copy(), tmp_path / "out", log=str(tmp_path / "missing.jsonl"))
+
+
 def test_jupyter_repr_is_svg():
     graph = graphtool.load(FIXTURES / "residual_concat.k3.pb")
     svg = graph._repr_svg_()
