@@ -22,6 +22,18 @@ def add_arguments(parser) -> None:
                         help="pin an input's shape, e.g. input_1=1,224,224,3 (repeatable)")
     parser.add_argument("--max-passes", type=int, default=100, metavar="N",
                         help="pass cap per stage (default 100)")
+    parser.add_argument("--pbtxt", metavar="OUT.pbtxt",
+                        help="also write the OpenCV text config: readNetFromTensorflow(OUT.pb, "
+                             "OUT.pbtxt)")
+    parser.add_argument("--render", metavar="DIR",
+                        help="write before.svg and after.svg with the changes marked into DIR")
+    parser.add_argument("--report", metavar="OUT.html",
+                        help="write one HTML page: both graphs, the rewrite log, validation")
+    parser.add_argument("--validate", action="store_true",
+                        help="run the input in TensorFlow and the output in OpenCV and compare "
+                             "(names and shapes from the freeze sidecar)")
+    parser.add_argument("--opencv-python", metavar="PATH",
+                        help="Python interpreter whose cv2 runs the validation (default: this one)")
 
 
 def input_shapes(options) -> dict:
@@ -35,6 +47,8 @@ def run(args) -> int:
 
     if not args.output and not args.dry_run:
         raise GraphtoolError("give -o OUT.pb for the rewritten graph (or --dry-run)")
+    if (args.validate or args.pbtxt) and not args.output:
+        raise GraphtoolError("--validate and --pbtxt need -o OUT.pb (the graph OpenCV reads)")
     if args.max_passes < 1:
         raise GraphtoolError("--max-passes must be at least 1")
     result = run_rewrite(args.input, args.rules, input_shapes=input_shapes(args.input_shape),
@@ -49,7 +63,40 @@ def run(args) -> int:
           + (f"; wrote {', '.join(written)}" if written else "; nothing written"))
     if args.stats:
         print_stats(result)
-    return 0
+    return write_extras(args, result)
+
+
+def write_extras(args, result) -> int:
+    """The optional outputs: OpenCV config, drawings, validation, report."""
+    from graphtool.emit import atomic_write, opencv_config
+
+    if args.pbtxt:
+        atomic_write(args.pbtxt, opencv_config(result.after), protect=(args.input,))
+        print(f"wrote {args.pbtxt}")
+    if args.render:
+        from graphtool.render import write_diff
+        drawn = write_diff(result.before, result.after, args.render, log=result.log)
+        print("wrote " + ", ".join(drawn["paths"].values()))
+    validation, status = None, 0
+    if args.validate:
+        from graphtool.validate import validate
+        from graphtool.validate.table import print_report
+        reports = [validate(args.input, args.output, opencv_python=args.opencv_python,
+                            input_shapes=input_shapes(args.input_shape))]
+        if args.pbtxt:
+            reports.append(validate(args.input, args.output, pbtxt=args.pbtxt,
+                                    opencv_python=args.opencv_python,
+                                    input_shapes=input_shapes(args.input_shape)))
+        for report in reports:
+            print_report(report)
+        validation = [r.to_dict() for r in reports]
+        status = 0 if all(r.passed for r in reports) else 1
+    if args.report:
+        from graphtool.render import write_report
+        write_report(args.report, result.before, result.after, log=result.log,
+                     validation=validation, title=f"graphtool rewrite {args.input}")
+        print(f"wrote {args.report}")
+    return status
 
 
 def print_stats(result) -> None:
