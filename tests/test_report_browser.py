@@ -119,6 +119,8 @@ def test_report_renders_pans_zooms_and_logs_no_errors(browser, report, tmp_path)
 
     errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
     assert errors == []
+    for panel in ("before", "after"):   # the screenshot shows the initial view
+        browser.find_element(By.CSS_SELECTOR, f"#panel-{panel} .reset").click()
     shot = tmp_path / "report.png"
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
