@@ -106,3 +106,11 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped, which this suite treats as a failure: {reason}"
+
+
+def pytest_collectreport(report):
+    """A test module skipped at import (a missing dependency) fails too."""
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"module skipped, which this suite treats as a failure: {reason}"
