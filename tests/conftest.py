@@ -108,6 +108,7 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped, which this suite treats as a failure: {reason}"
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collectreport(report):
     """A test module skipped at import (a missing dependency) fails too."""
     if report.skipped:
