@@ -115,3 +115,12 @@ def pytest_collectreport(report):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"module skipped, which this suite treats as a failure: {reason}"
+        _SKIPPED_MODULES.append(report.nodeid)
+
+
+_SKIPPED_MODULES: list[str] = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _SKIPPED_MODULES and exitstatus == 0:
+        session.exitstatus = 1
