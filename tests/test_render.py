@@ -253,38 +253,44 @@ def test_names_and_attrs_are_escaped():
 
 def test_diff_marks_removed_added_and_changed_nodes(model, tmp_path):
     after = model.copy()
-    read = one(after, "Conv2D", "branch_a").input_node(1)  # the kernel read, bypassed
+    reader = one(after, "Conv2D", "branch_a")
+    read = reader.input_node(1)                  # the kernel read, bypassed
     assert read.op == "Identity"
+    relu = one(after, "Relu", "stem_relu")       # a computing node, bypassed
     conv = one(after, "DepthwiseConv2dNative", "branch_b")
-    relu = one(after, "Relu", "stem_relu")
+    mean = one(after, "Mean", "gap")
+    softmax = one(after, "Softmax", "head")
     after.bypass(read)
-    conv.set_attr("padding", "VALID")
-    added = after.add_node("Relu6", "extra/relu6", [relu.name], {"T": relu.attr("T")})
+    after.bypass(relu)
+    conv.set_attr("dilations", [1, 2, 2, 1])
+    added = after.add_node("Relu6", "extra/relu6", [mean.name], {"T": mean.attr("T")})
     log = [{"rule": "drop-identity", "stage": "cleanup", "root": read.name,
-            "removed": [read.name], "changed": []},
-           {"rule": "valid-padding", "stage": "test", "root": conv.name,
-            "changed": [conv.name]}]
+            "removed": [read.name], "changed": [reader.name]},
+           {"rule": "drop-relu", "stage": "test", "root": relu.name, "removed": [relu.name]},
+           {"rule": "dilate", "stage": "test", "root": conv.name, "changed": [conv.name]}]
     result = write_diff(model, after, tmp_path / "out", log=log)
     assert sorted(os.listdir(tmp_path / "out")) == ["after.svg", "before.svg"]
     before = node_groups(parse((tmp_path / "out" / "before.svg").read_text()))
     after_g = node_groups(parse((tmp_path / "out" / "after.svg").read_text()))
-    assert "mark-removed" in classes(before[read.name])
-    assert read.name not in after_g
+    assert "mark-removed" in classes(before[relu.name])
+    assert "removed by rule drop-relu (test)" in tooltip(before[relu.name])
+    assert relu.name not in after_g
     assert "mark-added" in classes(after_g[added.name])
     assert added.name not in before
     for drawn in (before, after_g):
         assert "mark-changed" in classes(drawn[conv.name])
         tip = tooltip(drawn[conv.name])
-        assert "attr padding: SAME -> VALID" in tip
-        assert "changed by rule valid-padding (test)" in tip
-    assert "removed by rule drop-identity (cleanup)" in tooltip(before[read.name])
-    # The convolution that read the bypassed Identity now reads its Const directly.
-    reader = one(model, "Conv2D", "branch_a").name
-    assert "mark-changed" in classes(after_g[reader])
-    assert not classes(after_g[relu.name]) & {"mark-changed", "mark-added"}
+        assert "attr dilations: [1, 1, 1, 1] -> [1, 2, 2, 1]" in tip
+        assert "changed by rule dilate (test)" in tip
+        # The bypassed kernel read is a constant: it stays folded into its (marked)
+        # reader, whose label says it was removed.
+        assert "mark-changed" in classes(drawn[reader.name])
+        assert "changed by rule drop-identity (cleanup)" in tooltip(drawn[reader.name])
+    assert any("1x1x8x8 float32 (removed)" in t for t in texts(before[reader.name]))
+    assert not classes(after_g[softmax.name]) & {"mark-changed", "mark-added"}
     legend = [g for g in after_g.values() if "legend" in classes(g)]
     assert legend and any("added" in t for t in texts(legend[0]))
-    assert result["diff"].removed == [read.name]
+    assert sorted(result["diff"].removed) == sorted([read.name, relu.name])
 
 
 def test_diff_recognises_a_rename(model, tmp_path):

@@ -8,7 +8,8 @@ Readability decisions, in order:
    boxes (chosen automatically when the graph has too many nodes to draw).
 4. Labels are op + short name; tooltips carry the full name, every attr and
    the inputs; edges carry shape/dtype where known.
-Nodes with diff marks are never folded, so what changed is always visible.
+A marked constant folds only into readers that are marked themselves, so what
+changed is always visible.
 """
 from __future__ import annotations
 
@@ -84,13 +85,17 @@ def _foldable(graph, selected: set[str], marks: dict) -> dict[str, str]:
     """Folded node -> the Const at the root of its chain."""
     roots: dict[str, str | None] = {}
 
+    def readers_marked(name: str) -> bool:
+        """A marked constant may fold only into readers that carry a mark themselves."""
+        return all(c.name in marks for c in graph.consumers(name) if c.name in selected)
+
     def root_of(name: str) -> str | None:
         chain = []
         found = None
         while name not in roots:
             chain.append(name)
             node = graph.node(name)
-            if name in marks or name not in selected:
+            if name not in selected or (name in marks and not readers_marked(name)):
                 break
             if style.is_constant(node.op) and not node.data_inputs:
                 found = name
@@ -175,7 +180,10 @@ class _Labeller:
                 slot = _slot_name(self.graph, src, index, self.folded)
                 r = parse_ref(text)
                 value = _folded_value(self.graph, self.folded[src], self.facts.get(r[:2]))
-                detail.append(f"{slot} {value}" if value.startswith("=") else f"{slot}: {value}")
+                line = f"{slot} {value}" if value.startswith("=") else f"{slot}: {value}"
+                if src in self.marks:
+                    line += f" ({self.marks[src].kind})"
+                detail.append(line)
         if len(detail) > MAX_FOLDED_LINES:
             detail = detail[:MAX_FOLDED_LINES - 1] + [
                 f"+{len(detail) - MAX_FOLDED_LINES + 1} more constants"]
