@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from graphtool import ops
-from graphtool.analysis.shapes import infer_shapes, node_context, split_input
-from graphtool.dtypes import DType, as_dtype, to_numpy
+from graphtool.analysis.shapes import data_order, infer_shapes, node_context, split_input
+from graphtool.dtypes import DType, to_numpy
 from graphtool.errors import GraphtoolError
 from graphtool.ops.evaluate import kernel_arguments, run_kernel
-from graphtool.tensors import has_typed_values, shape_of, shape_proto
+from graphtool.tensors import has_typed_values, shape_proto
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 _ITEMSIZE: dict = {}
@@ -33,7 +33,9 @@ def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=No
     written: ``{"node", "op", "shape", "dtype"}`` (+ ``"from"`` for multi-output nodes)."""
     if max_bytes is None or int(max_bytes) < 0:
         raise GraphtoolError(f"max_bytes must be a size in bytes >= 0, got {max_bytes!r}")
-    return _Folder(graph, int(max_bytes), infer_shapes(graph, input_shapes)).run()
+    shapes = infer_shapes(graph, input_shapes, lazy=True)
+    with np.errstate(all="ignore"):
+        return _Folder(graph, int(max_bytes), shapes).run()
 
 
 class _Folder:
@@ -42,16 +44,30 @@ class _Folder:
         self.max_bytes = max_bytes
         self.shapes = shapes
         self.outputs = {split_input(o)[0] for o in graph.outputs}
+        self.constants = {n.name for n in graph.nodes if _is_constant(n.op)}
         self.log: list[dict] = []
 
     def run(self) -> list[dict]:
-        for name in self.shapes.order:
-            node = self.graph.get(name)
-            if node is not None:
-                entry = ops.get(node.op)
-                if entry is not None and entry.foldable:
-                    self._fold(node, entry)
+        for node in data_order(self.graph):
+            if not node.alive:
+                continue
+            entry = ops.get(node.op)
+            if entry is not None and entry.foldable and self._inputs_known(node, entry):
+                self._fold(node, entry)
         return self.log
+
+    def _inputs_known(self, node, entry) -> bool:
+        """Cheap first test, before any shape is computed: every input the kernel reads
+        is a Const, and every other input has a fully known shape."""
+        for index, text in enumerate(node.proto.input):
+            if text.startswith("^"):
+                break
+            producer, port = split_input(text)
+            if port == 0 and producer in self.constants:
+                continue
+            if entry.reads_value(index) or not self.shapes[text].fully_known:
+                return False
+        return True
 
     # -- deciding ----------------------------------------------------------------
     def _used_ports(self, node) -> list[int]:
@@ -89,7 +105,7 @@ class _Folder:
             source = self._stored_input(node, infos[0])
             if source is not None:
                 tensor = source.proto.attr["value"].tensor
-                self._replace_in_place(node, lambda: _store_copy(node, tensor, infos[0]))
+                self._replace_in_place(node, infos[0], lambda: _store_copy(node, tensor, infos[0]))
                 return
         if any(values[p] is None for p in wanted):
             computed = self._compute(node, entry, infos)
@@ -99,17 +115,16 @@ class _Folder:
         if any(values[p] is None for p in wanted):
             return
         if len(infos) == 1:
-            self._replace_in_place(node, lambda: node.set_tensor(values[0]))
+            self._replace_in_place(node, infos[0], lambda: node.set_tensor(values[0]))
         else:
-            self._replace_ports(node, {p: values[p] for p in wanted})
+            self._replace_ports(node, {p: values[p] for p in wanted}, infos)
 
     def _stored_input(self, node, info):
         """The Const feeding input 0, when its stored bytes can be reused as they are."""
-        producer, port = split_input(node.data_inputs[0])
-        source = self.graph.get(producer)
-        entry = ops.get(source.op) if source is not None else None
-        if entry is None or not entry.constant or port != 0 or not info.fully_known:
+        producer, port = split_input(node.proto.input[0])
+        if port != 0 or producer not in self.constants or not info.fully_known:
             return None
+        source = self.graph.node(producer)
         tensor = source.proto.attr["value"].tensor
         if info.dtype is None or tensor.dtype != int(info.dtype) or has_typed_values(tensor) \
                 or info.dtype == DType.string:
@@ -124,10 +139,9 @@ class _Folder:
             info = self.shapes[text]
             source = None
             if info.value is None and entry.reads_value(index):
-                source = self.graph.get(producer)
-                source_entry = ops.get(source.op) if source is not None else None
-                if source_entry is None or not source_entry.constant or port != 0:
+                if port != 0 or producer not in self.constants:
                     return None  # decided before decoding any (possibly big) constant
+                source = self.graph.node(producer)
             inputs.append(info)
             sources.append(source)
         values = [info.value if source is None else ops.get(source.op).kernel(
@@ -139,38 +153,38 @@ class _Folder:
         return run_kernel(entry, ctx, args, infos)
 
     # -- rewriting -----------------------------------------------------------------
-    def _replace_in_place(self, node, store) -> None:
+    def _replace_in_place(self, node, info, store) -> None:
         """Turn ``node`` into a Const; ``store()`` writes its value."""
-        producers = list(dict.fromkeys(split_input(t)[0] for t in node.data_inputs))
-        controls = list(node.control_inputs)
-        op = node.op
         msg = node.proto
-        for key in list(msg.attr):
-            del msg.attr[key]
+        producers, controls = _split_inputs(msg.input)
+        op = msg.op
+        msg.ClearField("attr")
         store()
         node.op = ops.CONST_OP
-        node.set_inputs(["^" + c for c in controls])
-        self._record(node.name, op, msg.attr["value"].tensor)
+        self.constants.add(msg.name)
+        node.set_inputs(controls)
+        self._record(msg.name, op, info)
         self._drop_dead(node, producers)
 
-    def _replace_ports(self, node, values: dict[int, np.ndarray]) -> None:
+    def _replace_ports(self, node, values: dict[int, np.ndarray], infos) -> None:
         graph = self.graph
-        controls = ["^" + c for c in node.control_inputs]
-        producers = list(dict.fromkeys(split_input(t)[0] for t in node.data_inputs))
+        producers, controls = _split_inputs(node.proto.input)
         created = []
         for port, value in sorted(values.items()):
+            info = infos[port]._replace(value=None, partial=None)
             const = graph.add_const(value, graph.fresh_name(f"{node.name}/out_{port}"),
-                                    dtype=self.shapes.outputs(node)[port].dtype)
+                                    dtype=info.dtype)
             const.set_inputs(controls)
-            self.shapes.set_outputs(const.name, [self.shapes.outputs(node)[port]._replace(
-                value=None, partial=None)])
+            self.constants.add(const.name)
+            self.shapes.set_outputs(const.name, [info])
             graph.replace_all_uses(f"{node.name}:{port}", const.name)
             created.append(const)
-            self._record(const.name, node.op, const.proto.attr["value"].tensor, source=node.name)
+            self._record(const.name, node.op, info, source=node.name)
         for user in graph.consumers(node.name):  # control edges left on the old node
             user.set_inputs([("^" + created[0].name) if t == "^" + node.name else t
                              for t in user.inputs])
         graph.remove(node)
+        self.constants.discard(node.name)
         for const in created:
             self._drop_dead(const, producers)
 
@@ -181,21 +195,36 @@ class _Folder:
             source = self.graph.get(name)
             if source is None or not source.alive or name in self.outputs:
                 continue
-            entry = ops.get(source.op)
-            if entry is None or not entry.constant or self.graph.consumers(name):
+            if name not in self.constants or self.graph.consumers(name):
                 continue
             inherited += [c for c in source.control_inputs if c != node.name]
             self.graph.remove(source)
+            self.constants.discard(name)
         for control in dict.fromkeys(inherited):
             if self.graph.get(control) is not None:
                 node.add_control_input(control)
 
-    def _record(self, name: str, op: str, tensor, source: str | None = None) -> None:
-        entry = {"node": name, "op": op, "shape": list(shape_of(tensor.tensor_shape)),
-                 "dtype": str(as_dtype(tensor.dtype))}
+    def _record(self, name: str, op: str, info, source: str | None = None) -> None:
+        entry = {"node": name, "op": op, "shape": list(info.shape), "dtype": str(info.dtype)}
         if source is not None:
             entry["from"] = source
         self.log.append(entry)
+
+
+def _split_inputs(inputs) -> tuple[list[str], list[str]]:
+    """(distinct data producers, control input strings) of a NodeDef's inputs."""
+    producers, controls = {}, []
+    for text in inputs:
+        if text.startswith("^"):
+            controls.append(text)
+        else:
+            producers[split_input(text)[0]] = None
+    return list(producers), controls
+
+
+def _is_constant(op: str) -> bool:
+    entry = ops.get(op)
+    return entry is not None and entry.constant
 
 
 def _store_copy(node, tensor, info) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
+import numpy as np
+
 from graphtool import ops
 from graphtool.errors import GraphtoolError, did_you_mean
-from graphtool.graph import parse_ref
 from graphtool.ops.context import UNKNOWN, VALUE_LIMIT, Ctx, TensorInfo, format_shape
 from graphtool.ops.evaluate import infer_node
 
@@ -24,40 +25,49 @@ _MISSING = object()
 
 
 class Shapes(Mapping):
-    """``"node:port"`` -> TensorInfo for every tensor; ``"node"`` means port 0."""
+    """``"node:port"`` -> TensorInfo for every tensor; ``"node"`` means port 0.
 
-    def __init__(self, table: dict[str, list[TensorInfo]], unknown_ops: dict[str, int],
-                 order: list[str] | None = None):
-        self._table = table
-        self.unknown_ops = unknown_ops  # op type -> node count, for ops without an entry
-        self.order = order or list(table)  # node names, producers before consumers
+    Entries are computed on first use (producers first), so asking for one
+    tensor costs only its upstream; iterating computes everything.
+    """
 
+    def __init__(self, graph, pinned: dict, value_limit: int = VALUE_LIMIT):
+        self._graph = graph
+        self._pinned = pinned
+        self._limit = value_limit
+        self._table: dict[str, list[TensorInfo]] = {}
+        self.unknown_ops: Counter = Counter()  # op type -> node count, for ops without an entry
+        self.order: list[str] = []  # node names in the order computed: producers first
+
+    # -- lookups ---------------------------------------------------------------------
     def __getitem__(self, tensor: str) -> TensorInfo:
-        r = parse_ref(str(tensor))
-        outputs = self._table.get(r.node)
-        if outputs is None or r.control:
+        name, port = split_input(str(tensor))
+        if name.startswith("^") or self._graph.get(name) is None and name not in self._table:
             raise KeyError(tensor)
-        if r.port < len(outputs):
-            return outputs[r.port]
-        if not outputs or outputs is _UNKNOWN_OUTPUTS:
+        outputs = self._outputs(name)
+        if port < len(outputs):
+            return outputs[port]
+        if isinstance(outputs, _UnknownOutputs):
             return UNKNOWN
         raise KeyError(tensor)
 
     def __iter__(self):
+        self.compute_all()
         for name, outputs in self._table.items():
             for port in range(len(outputs)):
                 yield f"{name}:{port}"
 
     def __len__(self) -> int:
+        self.compute_all()
         return sum(len(o) for o in self._table.values())
 
     def outputs(self, node) -> list[TensorInfo]:
         """TensorInfos of all outputs of a node (a Node or a name)."""
         name = node if isinstance(node, str) else node.name
-        if name not in self._table:
-            raise GraphtoolError(f"no node named {name!r} in the shape table"
+        if name not in self._table and self._graph.get(name) is None:
+            raise GraphtoolError(f"no node named {name!r} in the graph"
                                  + did_you_mean(name, self._table))
-        return list(self._table[name])
+        return list(self._outputs(name))
 
     def set_outputs(self, name: str, infos: list[TensorInfo]) -> None:
         """Record the outputs of a node added after the analysis ran."""
@@ -71,6 +81,76 @@ class Shapes(Mapping):
 
     def value(self, tensor: str):
         return self[tensor].value
+
+    def compute_all(self) -> "Shapes":
+        with np.errstate(all="ignore"):
+            for node in self._graph.nodes:
+                if node.name not in self._table:
+                    self._walk(node.name)
+        return self
+
+    # -- computing ---------------------------------------------------------------------
+    def _outputs(self, name: str) -> list[TensorInfo]:
+        found = self._table.get(name)
+        if found is None:
+            self._resolve(name)
+            found = self._table[name]
+        return found
+
+    def _resolve(self, name: str) -> None:
+        """Compute ``name`` and whatever it needs, producers first, without recursion."""
+        with np.errstate(all="ignore"):
+            self._walk(name)
+
+    def _walk(self, name: str) -> None:
+        table, graph = self._table, self._graph
+        stack, waiting = [name], set()
+        while stack:
+            current = stack[-1]
+            if current in table:
+                stack.pop()
+                continue
+            node = graph.get(current)
+            if node is None:
+                table[current] = _UNKNOWN_OUTPUTS
+                stack.pop()
+                continue
+            missing = [p for p in _data_producers(node) if p not in table]
+            if missing and current not in waiting:
+                waiting.add(current)
+                stack.extend(missing)
+                continue
+            stack.pop()
+            # Producers still missing after their turn sit on a cycle with this node.
+            table[current] = _UNKNOWN_OUTPUTS if missing else self._infer(node)
+            self.order.append(current)
+
+    def _infer(self, node) -> list[TensorInfo]:
+        table = self._table
+        inputs = []
+        for text in node.proto.input:
+            if text.startswith("^"):
+                break
+            producer, port = split_input(text)
+            produced = table.get(producer, _UNKNOWN_OUTPUTS)
+            inputs.append(produced[port] if port < len(produced) else UNKNOWN)
+        op = node.op
+        entry = ops.get(op)
+        if entry is None or entry.shape is None:
+            self.unknown_ops[op] += 1
+            return _declared_shapes(node)
+        name = node.name
+        extra = {"pinned": self._pinned[name]} if name in self._pinned else {}
+        return infer_node(entry, node_context(node, inputs, self._limit, **extra))
+
+
+def _data_producers(node) -> list[str]:
+    producers = []
+    for text in node.proto.input:
+        if text.startswith("^"):
+            break
+        producers.append(split_input(text)[0])
+    return producers
 
 
 class _UnknownOutputs(list):
@@ -87,7 +167,7 @@ def _pinned_shapes(graph, input_shapes) -> dict[str, tuple | None]:
     names = {n.name for n in graph.inputs}
     pinned = {}
     for key, shape in dict(input_shapes).items():
-        name = parse_ref(str(key)).node
+        name = split_input(str(key))[0]
         if name not in names:
             raise GraphtoolError(f"input shape given for {name!r}, which is not a graph input"
                                  + did_you_mean(name, names))
@@ -109,32 +189,40 @@ def split_input(text: str) -> tuple[str, int]:
     return text, 0
 
 
-def _producer(text: str) -> str:
-    return text[1:] if text.startswith("^") else split_input(text)[0]
-
-
-def topological_order(graph) -> tuple[list, list]:
-    """Nodes in an order where producers come first; also the nodes caught in cycles."""
+def data_order(graph) -> list:
+    """Nodes with every data producer before its consumers (graph order where it
+    already is; nodes on cycles come last)."""
     nodes = graph.nodes
-    by_name = {n.name: n for n in nodes}
-    producers = {}
-    users: dict[str, list[str]] = {}
+    by_name = {node.name: node for node in nodes}
+    seen: set[str] = set()
     for node in nodes:
-        deps = {d for d in map(_producer, node.proto.input) if d in by_name}
-        producers[node.name] = len(deps)
-        for d in deps:
-            users.setdefault(d, []).append(node.name)
-    ready = [n.name for n in reversed(nodes) if producers[n.name] == 0]
+        if any(p not in seen and p in by_name for p in _data_producers(node)):
+            break
+        seen.add(node.name)
+    else:
+        return nodes  # already in order, as frozen graphs usually are
+    placed: set[str] = set()
     order = []
-    while ready:
-        name = ready.pop()
-        order.append(by_name[name])
-        for user in users.get(name, ()):
-            producers[user] -= 1
-            if producers[user] == 0:
-                ready.append(user)
-    placed = {n.name for n in order}
-    return order, [n for n in nodes if n.name not in placed]
+    for node in nodes:
+        if node.name in placed:
+            continue
+        stack, waiting = [node], set()
+        while stack:
+            current = stack[-1]
+            name = current.name
+            if name in placed:
+                stack.pop()
+                continue
+            missing = [by_name[p] for p in _data_producers(current)
+                       if p in by_name and p not in placed]
+            if missing and name not in waiting:
+                waiting.add(name)
+                stack.extend(missing)
+                continue
+            stack.pop()
+            placed.add(name)
+            order.append(current)
+    return order
 
 
 def _declared_shapes(node) -> list[TensorInfo]:
@@ -158,32 +246,17 @@ def node_context(node, inputs: list[TensorInfo], value_limit: int = VALUE_LIMIT,
                lambda key: msg.attr[key] if key in msg.attr else None, value_limit)
 
 
-def infer_shapes(graph, input_shapes=None, *, value_limit: int = VALUE_LIMIT) -> Shapes:
+def infer_shapes(graph, input_shapes=None, *, value_limit: int = VALUE_LIMIT,
+                 lazy: bool = False) -> Shapes:
     """Static dtype/shape (and small known values) of every tensor in ``graph``.
 
     ``input_shapes`` maps Placeholder names to shapes (None or -1 for unknown
     dims) and overrides their ``shape`` attrs, e.g. the shapes in a freeze sidecar.
+    ``lazy=True`` computes entries only when asked for (and reports inconsistent
+    shapes only there); otherwise the whole graph is checked now.
     """
-    pinned = _pinned_shapes(graph, input_shapes)
-    order, cyclic = topological_order(graph)
-    table: dict[str, list[TensorInfo]] = {}
-    unknown = Counter()
-    for node in order:
-        inputs = []
-        for text in node.data_inputs:
-            producer, port = split_input(text)
-            produced = table.get(producer, _UNKNOWN_OUTPUTS)
-            inputs.append(produced[port] if port < len(produced) else UNKNOWN)
-        entry = ops.get(node.op)
-        if entry is None or entry.shape is None:
-            unknown[node.op] += 1
-            table[node.name] = _declared_shapes(node)
-            continue
-        extra = {"pinned": pinned[node.name]} if node.name in pinned else {}
-        table[node.name] = infer_node(entry, node_context(node, inputs, value_limit, **extra))
-    for node in cyclic:
-        table[node.name] = _UNKNOWN_OUTPUTS
-    return Shapes(table, dict(unknown), [n.name for n in order])
+    shapes = Shapes(graph, _pinned_shapes(graph, input_shapes), value_limit)
+    return shapes if lazy else shapes.compute_all()
 
 
 def format_shapes(graph, shapes: Shapes | None = None, *, values: bool = True) -> str:
@@ -191,7 +264,7 @@ def format_shapes(graph, shapes: Shapes | None = None, *, values: bool = True) -
     shapes = shapes if shapes is not None else infer_shapes(graph)
     rows = []
     for node in graph.nodes:
-        outputs = shapes.outputs(node) if node.name in shapes._table else []
+        outputs = shapes.outputs(node)
         if not outputs:
             rows.append((node.name, node.op, "-" if ops.get(node.op) else "?", ""))
         for port, info in enumerate(outputs):

@@ -22,12 +22,12 @@ def _static_shape(shape) -> tuple | None:
 
 
 def _const_info(ctx: Ctx) -> TensorInfo:
-    dtype = as_dtype(ctx.attr("dtype"))
     raw = ctx.raw_attr("value")
     if raw is None:  # evaluated outside a graph: the value comes decoded
         value = np.asarray(ctx.attr("value"))
-        return out(dtype, value.shape, value)
+        return out(as_dtype(ctx.attr("dtype")), value.shape, value)
     tensor = raw.tensor
+    dtype = as_dtype(tensor.dtype)
     shape = shape_of(tensor.tensor_shape)
     size = math.prod(shape) if shape is not None else None
     value = None

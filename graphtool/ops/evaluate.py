@@ -69,12 +69,12 @@ def kernel_arguments(opdef: OpDef, ctx: Ctx, values: list) -> list | None:
 
 
 def _call(opdef: OpDef, ctx: Ctx, args: list) -> list | None:
-    """The kernel's outputs as a list; None when it declines or fails on these inputs."""
-    with np.errstate(all="ignore"):
-        try:
-            return normalize_outputs(opdef.kernel(ctx, *args))
-        except EVAL_ERRORS:
-            return None
+    """The kernel's outputs as a list; None when it declines or fails on these inputs.
+    (Callers silence numpy's floating-point warnings once, around their whole loop.)"""
+    try:
+        return normalize_outputs(opdef.kernel(ctx, *args))
+    except EVAL_ERRORS:
+        return None
 
 
 def run_kernel(opdef: OpDef, ctx: Ctx, args: list, expected: list[TensorInfo] | None = None):
@@ -205,7 +205,8 @@ def evaluate(op: str, inputs, attrs: dict | None = None, name: str = "evaluate")
                         tuple(a.shape), a) for a in arrays]
     ctx = Ctx(op, name, infos, dict_attrs(attrs or {}), value_limit=2**62)
     expected = normalize_outputs(opdef.shape(ctx)) if opdef.shape else None
-    result = run_kernel(opdef, ctx, arrays, expected)
+    with np.errstate(all="ignore"):
+        result = run_kernel(opdef, ctx, arrays, expected)
     if result is None:
         raise GraphtoolError(f"{op} cannot be evaluated on these inputs (TensorFlow would "
                              "fail, or the result is platform-defined)")
