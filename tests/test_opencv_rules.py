@@ -21,30 +21,15 @@ import pytest
 from conftest import FIXTURES, ROOT
 
 RULE_FILES = sorted((ROOT / "rules" / "opencv").glob("*.yaml")) + [ROOT / "rules" / "opencv.yaml"]
-GRAPHS = sorted(p for p in FIXTURES.glob("*.pb"))
+RULE_GRAPHS = ROOT / "rules" / "opencv" / "graphs"
+GRAPHS = sorted(FIXTURES.glob("*.pb")) + sorted(RULE_GRAPHS.glob("*.pb"))
 VERSIONS = ("4", "5")
 FORMS = ("pb", "pbtxt")
 TOLERANCE = 1e-4          # the acceptance rule, relative to max(1, max|reference|)
 PARALLEL_RUNS = 3
 
 # Fixtures the rules cannot make pass yet: (fixture stem, version or None, form or None) -> why.
-KNOWN_FAILURES = {
-    ("act_gelu.k2", None, None): "GELU (Erfc/Neg spelling) is not collapsed into Gelu yet: Neg "
-                                 "is an unknown layer type",
-    ("act_gelu.k3", None, None): "GELU (Erfc/Neg spelling) is not collapsed into Gelu yet: Neg "
-                                 "is an unknown layer type",
-    ("act_gelu_tanh.k2", None, None): "tanh GELU is not collapsed yet: Pow is unknown to OpenCV",
-    ("act_gelu_tanh.k3", None, None): "tanh GELU is not collapsed yet: Pow is unknown to OpenCV",
-    ("act_prelu.k2", None, "pbtxt"): "PReLU's Neg is left to OpenCV's own fusion, which does "
-                                     "not run with a pbtxt",
-    ("act_prelu.k3", None, "pbtxt"): "PReLU's Neg is left to OpenCV's own fusion, which does "
-                                     "not run with a pbtxt",
-    ("layer_norm.k2", None, None): "LayerNormalization (SquaredDifference) is not rewritten yet",
-    ("layer_norm.k3", None, None): "LayerNormalization (Neg) is not rewritten yet",
-    ("reshape_permute.k2", None, None): "a 3-D Transpose (Keras Permute) is not rewritten yet",
-    ("reshape_permute.k3", None, None): "a 3-D Transpose (Keras Permute) is not rewritten yet",
-    ("upsample_nearest.k3", None, None): "Keras 3 UpSampling2D (Tile) is not made a resize yet",
-}
+KNOWN_FAILURES: dict = {}
 
 
 def _known_failure(stem: str, version: str, form: str) -> str | None:
@@ -157,5 +142,5 @@ def test_rule_files_load_without_warnings():
 
     rules = load_rules(ROOT / "rules" / "opencv.yaml")
     assert not rules.warnings, "\n".join(rules.warnings)
-    assert [s.name for s in rules.stages] == ["inline", "cleanup", "fold", "fuse", "fix",
-                                              "collapse", "finish"]
+    assert [s.name for s in rules.stages] == ["inline", "cleanup", "fold", "fuse", "collapse",
+                                              "fix", "finish"]

@@ -111,7 +111,9 @@ def prune_known_branches(graph_def) -> None:
             else:
                 refs.append(resolve(ref))
         del node.input[:]
-        node.input.extend(dict.fromkeys(refs))
+        # Data inputs keep their positions (Mul(x, x) reads x twice); control inputs dedupe.
+        node.input.extend([r for r in refs if not r.startswith("^")]
+                          + list(dict.fromkeys(r for r in refs if r.startswith("^"))))
         kept.append(node)
     del graph_def.node[:]
     graph_def.node.extend(kept)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from graphtool.attrs import Shape
 from graphtool.dtypes import as_dtype
 from graphtool.errors import GraphtoolError
@@ -23,11 +25,11 @@ def resolve_constant_switches(graph, ctx):
     TF1 graphs route dropout and batch norm through tf.cond on a learning-phase
     flag; once that flag is its default Const, only the inference branch is live.
     """
-    from graphtool.freeze.phase import _prune_known_branches
+    from graphtool.freeze.phase import prune_known_branches
 
     graph_def = _wiring(graph)
     before = {n.name: list(n.input) for n in graph_def.node}
-    _prune_known_branches(graph_def)
+    prune_known_branches(graph_def)
     after = {n.name: list(n.input) for n in graph_def.node}
     gone = [name for name in before if name not in after]
     lost = [o for o in graph.outputs if o.split(":")[0] in gone]
@@ -104,6 +106,21 @@ def values_in_tensor_content(const) -> bool:
     """A numeric Const whose values sit in tensor_content."""
     node = const.node
     return node.has_attr("value") and bool(node.proto.attr["value"].tensor.tensor_content)
+
+
+# -- computed values ------------------------------------------------------------------------
+@register_function("dilate_kernel")
+def dilate_kernel(kernel, rate_h, rate_w):
+    """A (H, W, ...) kernel with rate - 1 zeros between neighbouring taps along H and W."""
+    w = np.asarray(value_of(kernel))
+    rate_h, rate_w = int(value_of(rate_h)), int(value_of(rate_w))
+    if rate_h < 1 or rate_w < 1 or w.ndim < 2:
+        raise GraphtoolError(f"cannot dilate a kernel shaped {list(w.shape)} by "
+                             f"({rate_h}, {rate_w})")
+    height, width = (w.shape[0] - 1) * rate_h + 1, (w.shape[1] - 1) * rate_w + 1
+    out = np.zeros((height, width) + w.shape[2:], w.dtype)
+    out[::rate_h, ::rate_w] = w
+    return out
 
 
 # -- replacements --------------------------------------------------------------------------

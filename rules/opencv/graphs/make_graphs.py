@@ -1,0 +1,223 @@
+"""Build the small frozen graphs that rules/opencv/*.yaml are tested on.
+
+The Keras fixtures (fixtures/) cover what Keras writes; these cover the other
+spellings the OpenCV rules handle - forms TensorFlow, Grappler or hand-written
+TF1 code produce - one concern per graph.  Each is written as NAME.pb with a
+graphtool sidecar (NAME.json) and TensorFlow's own input/output pair
+(NAME.npz, keys inputs/<name> and outputs/<name>), so tests/test_opencv_rules.py
+validates them in OpenCV exactly like the fixtures.
+
+    python rules/opencv/graphs/make_graphs.py [NAME ...]   # rewrites the files here
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+v1 = tf.compat.v1
+
+
+def _weights(rng, *shape, low=-1.0, high=1.0):
+    return tf.constant(rng.uniform(low, high, shape).astype(np.float32))
+
+
+def _image(shape=(1, 8, 8, 4)):
+    return v1.placeholder(tf.float32, shape, name="input")
+
+
+def sub_from_constant(rng):
+    """c - x after a convolution (OpenCV computes x - c), and x - c for contrast."""
+    x = _image()
+    y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID")
+    flipped = tf.subtract(_weights(rng, 4), y, name="flipped")
+    return tf.nn.relu(tf.subtract(flipped, _weights(rng, 4)), name="output")
+
+
+def matmul_transpose_b(rng):
+    """A dense layer stored transposed (transpose_b=True), as TF1 and exporters write it."""
+    x = v1.placeholder(tf.float32, [1, 16], name="input")
+    h = tf.matmul(x, _weights(rng, 8, 16), transpose_b=True)
+    return tf.nn.bias_add(h, _weights(rng, 8), name="output")
+
+
+def dilated_conv(rng):
+    """Atrous convolutions written with the dilations attr (SAME and VALID).
+
+    tf.nn.conv2d writes dilation as SpaceToBatchND/BatchToSpaceND, which OpenCV
+    handles; Keras and converters write the attr, which OpenCV ignores.  (TensorFlow's
+    CPU kernels cannot run a dilated DepthwiseConv2dNative, so none is here.)
+    """
+    x = _image((1, 12, 12, 4))
+    a = tf.raw_ops.Conv2D(input=x, filter=_weights(rng, 3, 3, 4, 6), strides=[1, 1, 1, 1],
+                          padding="SAME", dilations=[1, 2, 2, 1])
+    b = tf.raw_ops.Conv2D(input=tf.nn.relu(a), filter=_weights(rng, 3, 3, 6, 4),
+                          strides=[1, 1, 1, 1], padding="VALID", dilations=[1, 3, 2, 1])
+    return tf.identity(tf.nn.relu(b), name="output")
+
+
+def clamps(rng):
+    """min/max clamps: ReLU6 spelled min(max(x, 0), 6), a [-1, 2] clip, a lone max(x, 0.5)."""
+    x = _image()
+    y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID")
+    a = tf.minimum(tf.maximum(y, 0.0), 6.0)
+    b = tf.clip_by_value(a * 3.0 - 4.0, -1.0, 2.0)
+    c = tf.maximum(b, 0.5)
+    return tf.identity(tf.maximum(tf.minimum(y, 1.5), -0.5) + c, name="output")
+
+
+def stored_inline(rng):
+    """Consts the way Grappler writes them: a scalar and a splat in float_val (see write())."""
+    x = _image()
+    y = tf.nn.conv2d(x, _weights(rng, 3, 3, 4, 4), 1, "SAME")
+    y = tf.multiply(y, tf.constant(np.float32(2.0), name="inline_scalar"))
+    y = tf.add(y, tf.constant(np.full(4, 0.25, np.float32), name="inline_splat"))
+    y = tf.concat([y, x], axis=3)
+    return tf.identity(tf.nn.relu(y), name="output")
+
+
+def generic_math(rng):
+    """Ops OpenCV lacks outside any known activation: Rsqrt, Erfc, SquaredDifference, Pow, Neg."""
+    x = _image()
+    y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID")
+    a = tf.math.rsqrt(y * y + 1.0)
+    b = tf.math.erfc(y * 0.5)
+    c = tf.math.squared_difference(y, _weights(rng, 4))
+    d = tf.pow(y, 2.0) + tf.pow(tf.nn.relu(y), 0.5) + tf.pow(y, 3.0) * 0.1
+    return tf.identity(a + b - c * 0.1 + d - tf.negative(y), name="output")
+
+
+def gelu_erf(rng):
+    """GELU written the textbook way, 0.5 x (1 + erf(x / sqrt(2)))."""
+    x = _image()
+    y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID")
+    g = 0.5 * y * (1.0 + tf.math.erf(y * np.float32(1 / np.sqrt(2))))
+    return tf.nn.conv2d(g, _weights(rng, 1, 1, 4, 4), 1, "VALID", name="output")
+
+
+def mish_and_hard_sigmoid(rng):
+    """Mish, x * tanh(softplus(x)), and hard sigmoid, relu6(x + 3) / 6."""
+    x = _image()
+    y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID")
+    m = y * tf.tanh(tf.nn.softplus(y))
+    h = tf.nn.relu6(m + 3.0) / 6.0
+    return tf.nn.conv2d(h, _weights(rng, 1, 1, 4, 4), 1, "VALID", name="output")
+
+
+def batch_norms(rng):
+    """FusedBatchNormV3 after a residual Add (nothing to fold into), after a Dense and a deconv."""
+    x = _image()
+    y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID") + x
+
+    def bn(t, channels):
+        return v1.nn.fused_batch_norm(
+            t, _weights(rng, channels, low=0.5, high=1.5), _weights(rng, channels),
+            _weights(rng, channels), _weights(rng, channels, low=0.5, high=1.5),
+            epsilon=1e-3, is_training=False)[0]
+
+    y = tf.nn.relu(bn(y, 4))
+    up = tf.nn.conv2d_transpose(y, _weights(rng, 2, 2, 6, 4), [1, 16, 16, 6], 2, "VALID")
+    up = bn(tf.nn.bias_add(up, _weights(rng, 6)), 6)
+    flat = tf.reshape(tf.nn.max_pool2d(up, 4, 4, "VALID"), [1, 96])
+    dense = tf.matmul(flat, _weights(rng, 96, 5))
+    scale, offset = _weights(rng, 5, low=0.5, high=1.5), _weights(rng, 5)
+    return tf.add(dense * scale, offset, name="output")
+
+
+def residual_dense(rng):
+    """h + h W on 2-D tensors: OpenCV reads an Add after a MatMul as the MatMul's bias."""
+    x = v1.placeholder(tf.float32, [1, 8], name="input")
+    h = tf.nn.relu(tf.matmul(x, _weights(rng, 8, 8)))
+    return tf.add(h, tf.matmul(h, _weights(rng, 8, 8)), name="output")
+
+
+def residual_scale(rng):
+    """y + relu(y) * c: OpenCV reads an Add after a per-channel Mul as the Mul's bias."""
+    x = _image()
+    y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID")
+    return tf.add(y, tf.nn.relu(y) * _weights(rng, 4), name="output")
+
+
+def tf1_dropout(rng):
+    """TF1 tf.nn.dropout with keep_prob fed by a PlaceholderWithDefault of 1.0."""
+    x = v1.placeholder(tf.float32, [1, 16], name="input")
+    keep = v1.placeholder_with_default(np.float32(1.0), [], name="keep_prob")
+    h = tf.nn.relu(tf.matmul(x, _weights(rng, 16, 8)))
+    noise = keep + v1.random_uniform(tf.shape(h), seed=1)
+    dropped = tf.multiply(tf.divide(h, keep), tf.floor(noise))
+    return tf.matmul(dropped, _weights(rng, 8, 3), name="output")
+
+
+def flatten_from_input(rng):
+    """A flatten of the graph input itself: OpenCV knows no layout for it."""
+    x = _image((1, 4, 4, 3))
+    return tf.matmul(tf.reshape(x, [1, -1]), _weights(rng, 48, 5), name="output")
+
+
+GRAPHS = {f.__name__: f for f in (
+    sub_from_constant, matmul_transpose_b, dilated_conv, clamps, stored_inline, generic_math,
+    gelu_erf, mish_and_hard_sigmoid, batch_norms, tf1_dropout, flatten_from_input, residual_dense,
+    residual_scale)}
+
+
+def _inline_values(graph_def) -> None:
+    """Rewrite the Consts named inline_* the way Grappler writes them (float_val, splats)."""
+    for node in graph_def.node:
+        if node.op == "Const" and node.name.startswith("inline_"):
+            tensor = node.attr["value"].tensor
+            values = np.frombuffer(tensor.tensor_content, np.float32) if tensor.tensor_content \
+                else np.array(tensor.float_val, np.float32)
+            tensor.ClearField("tensor_content")
+            del tensor.float_val[:]
+            tensor.float_val.append(float(values.reshape(-1)[0]))
+
+
+def write(name: str) -> None:
+    rng = np.random.default_rng(sorted(GRAPHS).index(name))
+    graph = tf.Graph()
+    with graph.as_default():
+        output = GRAPHS[name](rng)
+        inputs = [op.outputs[0] for op in graph.get_operations() if op.type == "Placeholder"]
+    graph_def = graph.as_graph_def()
+    _inline_values(graph_def)
+    feeds = {t.name: np.random.default_rng(100).standard_normal(t.shape).astype(np.float32)
+             for t in inputs}
+    run_graph = tf.Graph()
+    with run_graph.as_default():
+        tf.graph_util.import_graph_def(graph_def, name="")
+        with v1.Session(graph=run_graph) as session:
+            result = session.run(output.name, feeds)
+    out_name = output.name.split(":")[0]
+    sidecar = {
+        "format": "graphtool-sidecar/1",
+        "inputs": [{"name": t.name.split(":")[0], "tensor": t.name, "dtype": "float32",
+                    "shape": list(t.shape)} for t in inputs],
+        "outputs": [{"name": out_name, "tensor": output.name, "dtype": "float32",
+                     "shape": list(result.shape)}],
+        "source": {"path": f"rules/opencv/graphs/make_graphs.py:{name}", "kind": "builder"},
+        "reference": f"{name}.npz",
+    }
+    with open(os.path.join(HERE, f"{name}.pb"), "wb") as fh:
+        fh.write(graph_def.SerializeToString())
+    with open(os.path.join(HERE, f"{name}.json"), "w") as fh:
+        json.dump(sidecar, fh, indent=2)
+        fh.write("\n")
+    arrays = {f"inputs/{k.split(':')[0]}": v for k, v in feeds.items()}
+    arrays[f"outputs/{out_name}"] = result
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with open(os.path.join(HERE, f"{name}.npz"), "wb") as fh:
+        fh.write(buffer.getvalue())
+
+
+if __name__ == "__main__":
+    for graph_name in sys.argv[1:] or sorted(GRAPHS):
+        write(graph_name)
+        print(f"wrote {graph_name}")
