@@ -47,9 +47,9 @@ def parse_ref(text: str) -> TensorRef:
     """``'a'``, ``'a:1'``, ``'^a'`` -> TensorRef.  ``'a:0'`` and ``'a'`` are the same tensor."""
     if text.startswith("^"):
         return TensorRef(text[1:], 0, True)
-    m = _PORT.match(text)
-    if m:
-        return TensorRef(m.group(1), int(m.group(2)), False)
+    head, sep, tail = text.rpartition(":")
+    if sep and tail.isdecimal() and tail.isascii():
+        return TensorRef(head, int(tail), False)
     return TensorRef(text, 0, False)
 
 
@@ -60,7 +60,11 @@ def ref(node, port: int = 0) -> str:
 
 
 def _producer(text: str) -> str:
-    return parse_ref(text).node
+    """The node name of an input string (``parse_ref(text).node``, without the tuple)."""
+    if text.startswith("^"):
+        return text[1:]
+    head, sep, tail = text.rpartition(":")
+    return head if sep and tail.isdecimal() and tail.isascii() else text
 
 
 class Node:
@@ -237,8 +241,7 @@ class Graph:
                 f"duplicate node names {sorted(set(duplicates))[:5]}: a GraphDef needs unique "
                 "names; regenerate the graph", path=source)
         for node in self._nodes.values():
-            for text in node._msg.input:
-                self._consumers.setdefault(_producer(text), Counter())[node.name] += 1
+            self._link(node._msg)
 
     # -- whole-graph access -------------------------------------------------
     def __len__(self) -> int:
@@ -393,16 +396,31 @@ class Graph:
         msg = node._check()
         data = [i for i in inputs if not i.startswith("^")]
         control = list(dict.fromkeys(i for i in inputs if i.startswith("^")))
-        for text in msg.input:
-            counter = self._consumers.get(_producer(text))
-            if counter is not None:
-                counter[node.name] -= 1
-                if counter[node.name] <= 0:
-                    del counter[node.name]
+        self._unlink(msg)
         del msg.input[:]
         msg.input.extend(data + control)
+        self._link(msg)
+
+    def _link(self, msg) -> None:
+        """Count ``msg`` as a consumer of each of its inputs' producers."""
+        consumers, name = self._consumers, msg.name
         for text in msg.input:
-            self._consumers.setdefault(_producer(text), Counter())[node.name] += 1
+            producer = _producer(text)
+            counter = consumers.get(producer)
+            if counter is None:
+                counter = consumers[producer] = Counter()
+            counter[name] += 1
+
+    def _unlink(self, msg) -> None:
+        """Undo ``_link`` for the current inputs of ``msg``."""
+        consumers, name = self._consumers, msg.name
+        for text in msg.input:
+            counter = consumers.get(_producer(text))
+            if counter is not None and name in counter:
+                if counter[name] <= 1:
+                    del counter[name]
+                else:
+                    counter[name] -= 1
 
     def remove(self, *nodes) -> None:
         """Remove nodes (Nodes or names).  Refused while nodes outside the set still use them."""
@@ -419,7 +437,8 @@ class Graph:
                     f"cannot remove {name!r}: still used by {sorted(users)[:5]}; "
                     "rewire them first (replace_all_uses or bypass)")
         for name, node in doomed.items():
-            self._set_inputs(node, [])
+            self._unlink(node._msg)
+            del node._msg.input[:]
             del self._nodes[name]
             self._consumers.pop(name, None)
             node._alive = False

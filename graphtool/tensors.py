@@ -8,6 +8,8 @@ weights and most constant operands only from there.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from graphtool.dtypes import DType, as_dtype, to_numpy
@@ -35,7 +37,7 @@ def to_array(tensor) -> np.ndarray:
     if shape is None or any(d < 0 for d in shape):
         raise GraphtoolError(f"a constant tensor has no fully known shape ({shape})")
     np_dtype = to_numpy(dtype)
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)  # exact Python int; np.prod costs more on tiny tuples
     if dtype == DType.string:
         values = list(tensor.string_val)
         return _splat(np.array(values, dtype=object), count, dtype).reshape(shape)

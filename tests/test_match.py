@@ -329,7 +329,9 @@ def test_explain_without_candidates_suggests_ops(tmp_path, leaky_graph):
 def test_op_index_offers_only_nodes_of_the_root_op(leaky_graph):
     index = OpIndex(leaky_graph)
     assert index.candidates(frozenset({"Maximum"})) == ["a", "b", "c", "d"]
-    assert index.candidates(frozenset({"Mul", "Maximum"}), within={"d", "xa", "x"}) == ["xa", "d"]
+    within = index.ordered({"d", "xa", "x", "gone"})
+    assert within == ["x", "xa", "d"]
+    assert index.candidates(frozenset({"Mul", "Maximum"}), within) == ["xa", "d"]
     assert set(index.candidates(None)) == set(leaky_graph.names())
 
 

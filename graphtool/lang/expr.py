@@ -81,10 +81,17 @@ class Expression:
         return f"Expression({self.text!r})"
 
     def evaluate(self, env: Mapping):
-        """The value of the expression with captures bound by ``env``."""
+        """The value of the expression with captures bound by ``env``.
+
+        Floating-point errors (division by zero, sqrt of a negative, overflow) are
+        errors, not silent inf/nan in a computed weight.
+        """
         try:
-            with np.errstate(divide="raise", invalid="raise", over="raise"):
+            if np.geterr()["invalid"] == "raise":  # already inside an evaluation
                 value = self._fn(env)
+            else:
+                with np.errstate(divide="raise", invalid="raise", over="raise"):
+                    value = self._fn(env)
         except GraphtoolError as exc:
             raise self._error(str(exc)) from None
         except (TypeError, ValueError, ArithmeticError, IndexError, KeyError,

@@ -43,6 +43,7 @@ class Match:
     tensors: dict          # leaf capture -> tensor ('a' or 'a:1')
     rests: dict            # list capture -> [tensor, ...]
     _scope: object = field(default=None, repr=False, compare=False)
+    _matched: list = field(default=None, repr=False, compare=False)
 
     def tensor(self, capture: str) -> str:
         """The tensor bound to a single capture."""
@@ -53,7 +54,9 @@ class Match:
     @property
     def matched(self) -> list[str]:
         """Graph nodes matched by pattern nodes (not leaf captures), without repeats."""
-        return list(dict.fromkeys(self.nodes.values()))
+        if self._matched is None:
+            self._matched = list(dict.fromkeys(self.nodes.values()))
+        return self._matched
 
     def env(self, graph) -> dict:
         """Capture name -> Capture (or list of Captures), for expressions."""

@@ -20,6 +20,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from graphtool.errors import GraphtoolError
 from graphtool.graph import parse_ref
 from graphtool.match.matcher import Matcher
@@ -107,6 +109,10 @@ class _StageRun:
         matchers = {r.id: Matcher(r.pattern, conditions=r.conditions, control=r.control,
                                   lets=r.lets) for r in rules}
         depth = max(r.pattern.depth for r in rules)
+        with np.errstate(divide="raise", invalid="raise", over="raise"):
+            return self._passes(rules, matchers, depth)
+
+    def _passes(self, rules, matchers, depth) -> int:
         within = None
         for number in range(1, self.max_passes + 1):
             counts: Counter = Counter()
@@ -117,7 +123,7 @@ class _StageRun:
                 self._sweep(rule, matchers[rule.id], within, counts, touched)
             if not counts:
                 return number
-            within = self._downstream(touched, depth)
+            within = self.index.ordered(self._downstream(touched, depth))
         busy = ", ".join(f"{rid} ({n} times)" for rid, n in counts.most_common())
         raise GraphtoolError(
             f"stage {self.stage.name!r} still changes the graph after {self.max_passes} passes; "

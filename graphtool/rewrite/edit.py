@@ -40,13 +40,22 @@ class OpIndex:
         self.serial[new] = self.serial.get(old, len(self.serial))
         self.by_op.setdefault(op, {})[new] = None
 
-    def candidates(self, ops, within=None) -> list[str]:
-        """Names of nodes with one of ``ops`` (None: any), optionally only those in ``within``."""
+    def ordered(self, names) -> list[str]:
+        """``names`` (those ever indexed) in stable serial order."""
+        serial = self.serial
+        return sorted((n for n in names if n in serial), key=serial.__getitem__)
+
+    def candidates(self, ops, within: list[str] | None = None) -> list[str]:
+        """Names of nodes with one of ``ops`` (None: any); only those of ``within`` (a list in
+        serial order, see ``ordered``) when given."""
         if within is not None:
-            names = [n for n in within if n in self.serial]
-            if ops is not None:
-                names = [n for n in names if any(n in self.by_op.get(o, ()) for o in ops)]
-            return sorted(names, key=self.serial.__getitem__)
+            if ops is None:
+                return list(within)
+            groups = [self.by_op[o] for o in ops if o in self.by_op]
+            if len(groups) == 1:
+                group = groups[0]
+                return [n for n in within if n in group]
+            return [n for n in within if any(n in g for g in groups)]
         if ops is None:
             names = [n for group in self.by_op.values() for n in group]
         elif len(ops) == 1:
@@ -151,21 +160,21 @@ class Edit:
         self.seeds.update(p for p in producers if p in self.graph)
 
     def remove_dead(self, names) -> list[str]:
-        """Remove those of ``names`` that no node reads and that are no graph output, repeatedly."""
-        pending = [n for n in dict.fromkeys(names) if n in self.graph]
-        gone: list[str] = []
+        """Remove those of ``names`` that nothing outside them reads and that are no graph
+        output (a node read only by other dead ones is dead too)."""
+        graph = self.graph
+        pending = [n for n in dict.fromkeys(names) if n in graph and n not in self.outputs]
+        dead: set[str] = set()
         progress = True
-        while progress and pending:
+        while progress:
             progress = False
-            for name in list(pending):
-                if name in self.outputs:
-                    pending.remove(name)
-                    continue
-                if not self.graph.consumers(name):
-                    self.remove([name])
-                    pending.remove(name)
-                    gone.append(name)
+            for name in pending:
+                if name not in dead and all(c.name in dead for c in graph.consumers(name)):
+                    dead.add(name)
                     progress = True
+        gone = [n for n in pending if n in dead]
+        if gone:
+            self.remove(gone)
         return gone
 
     # -- results ------------------------------------------------------------
