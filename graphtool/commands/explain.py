@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 NAME = "explain"
 HELP = "show, per candidate node, how far a rule's pattern matched and why it stopped"
@@ -29,6 +30,8 @@ def run(args) -> int:
     from graphtool.rewrite import explain, load_rules
 
     rules = load_rules(*args.rules)
+    for warning in rules.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     graph = graphtool.load(args.input)
     results = explain(graph, rules, args.rule, nodes=args.node or None, prepare=args.prepare,
                       input_shapes=input_shapes(args.input_shape))

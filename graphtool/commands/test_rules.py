@@ -1,6 +1,8 @@
 """graphtool test-rules: run the tests that live in rule files."""
 from __future__ import annotations
 
+import sys
+
 NAME = "test-rules"
 HELP = "run the tests declared in rule files (fire counts, ops, TensorFlow numerics)"
 
@@ -15,6 +17,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from graphtool.rewrite.testing import collect, run_test
 
+    from graphtool.lang.loader import load_rules
+
+    for warning in load_rules(*args.rules).warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     cases = collect(args.rules)
     if not cases:
         print("no tests found in " + ", ".join(args.rules))

@@ -117,6 +117,7 @@ def _numeric(before, after, signature, test: RuleTest, result: RuleTestResult) -
         note = "numeric check skipped: the graph's input shapes are unknown (add input_shapes:)"
         (result.failures if test.numeric else result.notes).append(note)
         return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
     import tensorflow  # noqa: F401  (only now: the check needs it)
     unknown = unknown_to_tensorflow(after)
     if unknown:
