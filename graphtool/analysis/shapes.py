@@ -93,16 +93,12 @@ class Shapes(Mapping):
     def _outputs(self, name: str) -> list[TensorInfo]:
         found = self._table.get(name)
         if found is None:
-            self._resolve(name)
+            self._walk(name)  # lazy callers silence numpy warnings around their loop
             found = self._table[name]
         return found
 
-    def _resolve(self, name: str) -> None:
-        """Compute ``name`` and whatever it needs, producers first, without recursion."""
-        with np.errstate(all="ignore"):
-            self._walk(name)
-
     def _walk(self, name: str) -> None:
+        """Compute ``name`` and whatever it needs, producers first, without recursion."""
         table, graph = self._table, self._graph
         stack, waiting = [name], set()
         while stack:
@@ -253,7 +249,9 @@ def infer_shapes(graph, input_shapes=None, *, value_limit: int = VALUE_LIMIT,
     ``input_shapes`` maps Placeholder names to shapes (None or -1 for unknown
     dims) and overrides their ``shape`` attrs, e.g. the shapes in a freeze sidecar.
     ``lazy=True`` computes entries only when asked for (and reports inconsistent
-    shapes only there); otherwise the whole graph is checked now.
+    shapes only there; wrap lookups in ``np.errstate(all="ignore")`` to silence
+    numpy warnings from small constant computations); otherwise the whole graph
+    is checked now.
     """
     shapes = Shapes(graph, _pinned_shapes(graph, input_shapes), value_limit)
     return shapes if lazy else shapes.compute_all()

@@ -122,7 +122,7 @@ def _broadcast_args_shape(ctx: Ctx):
     dtype = ctx.out_dtype()
     if a is None or b is None:
         return out(dtype, None if ctx.shape(0) is None or ctx.shape(1) is None else
-                   (merge_max(ctx.shape(0)[0], ctx.shape(1)[0]),))
+                   (_larger_dim(ctx.shape(0)[0], ctx.shape(1)[0]),))
     rank = max(len(a), len(b))
     a = (1,) * (rank - len(a)) + tuple(a)
     b = (1,) * (rank - len(b)) + tuple(b)
@@ -133,7 +133,7 @@ def _broadcast_args_shape(ctx: Ctx):
     return out(dtype, (rank,), partial=dims)
 
 
-def merge_max(a, b):
+def _larger_dim(a, b):
     return None if a is None or b is None else max(a, b)
 
 

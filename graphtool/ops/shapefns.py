@@ -21,13 +21,6 @@ def same_as(index: int = 0, dtype_attr: str = "T"):
     return shape
 
 
-def with_dtype(dtype, index: int = 0):
-    """Shape function: input ``index``'s shape with a fixed dtype."""
-    def shape(ctx: Ctx) -> TensorInfo:
-        return out(dtype, ctx.shape(index))
-    return shape
-
-
 def merge_dim(a, b):
     """The dim two compatible dims agree on (None when both unknown); raises ValueError."""
     if a is None:
