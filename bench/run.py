@@ -10,11 +10,13 @@ graphtool, built on first use) two whole processes make an OpenCV candidate:
 Each is timed from start to exit with its peak RSS (``wait4``), its output's
 node count is taken, and each output is validated in OpenCV 4.x and 5.x
 against the zoo's TensorFlow reference data (``graphtool.validate``, OpenCV in
-child processes) and timed in OpenCV: the median of repeated ``forward()``
-calls in a child process.  Then the rule engine's scaling series
+child processes) and timed in OpenCV 4: the median of repeated ``forward()``
+calls, both outputs in one child process taking turns, so that load from
+other processes slows both alike.  Then the rule engine's scaling series
 (``bench/bench_rewrite.py``'s synthetic graphs), one child process per size.
 
     python bench/run.py [--models MobileNetV2,EfficientNetB0] [--flavours k3,k2] [--quick]
+                        [--repeat N] [--runs N] [--sizes 10000,100000]
 
 OpenCV interpreters: $GRAPHTOOL_OPENCV4_PYTHON (default: this Python) and
 $GRAPHTOOL_OPENCV5_PYTHON (a column of "not set" without it).  Targets (issue
@@ -45,23 +47,28 @@ TIME_TARGET = 0.25        # graphtool whole-process time / peer's
 LATENCY_TARGET = 1.0      # graphtool result's forward latency / peer result's
 OPENCV_TIMEOUT = 600.0
 
-# Runs in an OpenCV interpreter: median forward() time of the graph, after one warm-up.
+# Runs in an OpenCV interpreter: each graph loaded and warmed up once, then forward() calls
+# taken in turns (A, B, A, B, ...) so that load from other processes hits all of them alike.
 _FORWARD_TIMER = r"""
 import json, statistics, sys, time
 import numpy as np, cv2
-pb, shapes, repeat = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
-net = cv2.dnn.readNetFromTensorflow(pb)
+paths, shapes, repeat = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)
-for name, shape in shapes.items():
-    x = rng.standard_normal(shape).astype(np.float32)
-    net.setInput(x.transpose(0, 3, 1, 2) if x.ndim == 4 else x, name if len(shapes) > 1 else "")
-net.forward()
-times = []
-for _ in range(repeat):
-    started = time.perf_counter()
+feeds = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
+nets = []
+for path in paths:
+    net = cv2.dnn.readNetFromTensorflow(path)
+    for name, x in feeds.items():
+        net.setInput(x.transpose(0, 3, 1, 2) if x.ndim == 4 else x, name if len(feeds) > 1 else "")
     net.forward()
-    times.append(time.perf_counter() - started)
-print(json.dumps({"median_ms": statistics.median(times) * 1e3, "version": cv2.__version__}))
+    nets.append(net)
+times = [[] for _ in nets]
+for _ in range(repeat):
+    for net, spent in zip(nets, times):
+        started = time.perf_counter()
+        net.forward()
+        spent.append(time.perf_counter() - started)
+print(json.dumps([statistics.median(t) * 1e3 for t in times]))
 """
 
 # Runs in a fresh Python: load + rewrite one synthetic graph of bench_rewrite.py.
@@ -136,8 +143,11 @@ def signature(pb: str) -> dict:
         return json.load(fh)
 
 
-def make_candidates(pb: str, work: str) -> list[Candidate]:
-    """Both tools on ``pb`` as whole processes; each output lands in ``work``."""
+def make_candidates(pb: str, work: str, runs: int = 1) -> list[Candidate]:
+    """Both tools on ``pb`` as whole processes, ``runs`` times in turns; outputs land in ``work``.
+
+    Each tool's run of median time is the one reported (with its peak RSS).
+    """
     import graphtool
 
     sidecar = signature(pb)
@@ -151,9 +161,15 @@ def make_candidates(pb: str, work: str) -> list[Candidate]:
     }
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+    done = {tool: [] for tool in commands}
+    for _ in range(runs):
+        for tool, command in commands.items():
+            done[tool].append(run_process(command, env=env))
     candidates = []
-    for tool, command in commands.items():
-        candidate = Candidate(tool, run_process(command, env=env))
+    for tool, processes in done.items():
+        failed = [p for p in processes if p.returncode != 0]
+        middle = sorted(processes, key=lambda p: p.seconds)[len(processes) // 2]
+        candidate = Candidate(tool, failed[0] if failed else middle)
         out = os.path.join(work, f"{tool}.pb")
         if candidate.process.returncode == 0 and os.path.exists(out):
             candidate.nodes = len(graphtool.load(out, check=False))
@@ -163,8 +179,8 @@ def make_candidates(pb: str, work: str) -> list[Candidate]:
     return candidates
 
 
-def check_in_opencv(pb: str, work: str, candidate: Candidate, pythons: dict, repeat: int):
-    """Load+match in each OpenCV, then the forward latency in OpenCV 4 if it loads there."""
+def check_in_opencv(pb: str, work: str, candidate: Candidate, pythons: dict) -> None:
+    """Load+match in each OpenCV (its own child process per run, via graphtool.validate)."""
     from graphtool.validate import validate
 
     out = os.path.join(work, f"{candidate.tool}.pb")
@@ -187,13 +203,24 @@ def check_in_opencv(pb: str, work: str, candidate: Candidate, pythons: dict, rep
         else:
             worst = max(o.max_abs for o in report.outputs if o.max_abs is not None)
             candidate.opencv[version] = f"mismatch {worst:.2g}"
-    python, loaded = pythons.get("4"), candidate.opencv.get("4", "")
-    if python and (loaded == "pass" or loaded.startswith("mismatch")):
-        shapes = {p["name"]: p["shape"] for p in signature(pb)["inputs"]}
-        timed = run_process([python, "-c", _FORWARD_TIMER, out, json.dumps(shapes), str(repeat)],
-                            timeout=OPENCV_TIMEOUT)
-        if timed.returncode == 0:
-            candidate.latency_ms = json.loads(timed.stdout.strip().splitlines()[-1])["median_ms"]
+
+
+def time_forward(pb: str, work: str, candidates: list[Candidate], python: str | None,
+                 repeat: int) -> None:
+    """Median forward() latency in OpenCV 4 of each output it loaded, timed in turns."""
+    loaded = [c for c in candidates if c.opencv.get("4", "") == "pass"
+              or c.opencv.get("4", "").startswith("mismatch")]
+    if not python or not loaded:
+        return
+    paths = [os.path.join(work, f"{c.tool}.pb") for c in loaded]
+    shapes = {p["name"]: p["shape"] for p in signature(pb)["inputs"]}
+    timed = run_process([python, "-c", _FORWARD_TIMER, json.dumps(paths), json.dumps(shapes),
+                         str(repeat)], timeout=OPENCV_TIMEOUT)
+    if timed.returncode != 0:
+        loaded[0].notes.append("forward timing failed: " + _last_line(timed.stderr))
+        return
+    for candidate, median in zip(loaded, json.loads(timed.stdout.strip().splitlines()[-1])):
+        candidate.latency_ms = median
 
 
 def scaling_series(sizes, cache: str) -> list[dict]:
@@ -302,6 +329,12 @@ def main(argv=None) -> int:
                         help="three small models, Keras 3 only, 5 timed forwards, scaling "
                              "series up to 100k nodes")
     parser.add_argument("--repeat", type=int, help="timed forward() calls (default 20, quick 5)")
+    parser.add_argument("--runs", type=int,
+                        help="whole-process runs per tool, in turns; the median is reported "
+                             "(default 3, quick 1)")
+    parser.add_argument("--sizes", help="scaling series sizes, comma-separated (default "
+                        f"{','.join(map(str, SCALING_SIZES))}; --quick: "
+                        f"{','.join(map(str, QUICK_SCALING_SIZES))}; 0 for none)")
     parser.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "graphtool-bench"),
                         help="where the synthetic scaling graphs are cached")
     args = parser.parse_args(argv)
@@ -313,6 +346,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown model or flavour: {', '.join(unknown)}")
     repeat = args.repeat or (5 if args.quick else 20)
+    runs = args.runs or (1 if args.quick else 3)
     pythons = opencv_pythons()
     started = time.monotonic()
     rows, notes = [], []
@@ -322,30 +356,34 @@ def main(argv=None) -> int:
             label = f"{model} {flavour}"
             print(f"... {label}", file=sys.stderr, flush=True)
             with tempfile.TemporaryDirectory(prefix="graphtool-bench-") as work:
-                candidates = make_candidates(pb, work)
+                candidates = make_candidates(pb, work, runs)
                 for candidate in candidates:
-                    check_in_opencv(pb, work, candidate, pythons, repeat)
-                    notes += [f"{label}: {n}" for n in candidate.notes]
+                    check_in_opencv(pb, work, candidate, pythons)
+                time_forward(pb, work, candidates, pythons["4"], repeat)
+                notes += [f"{label}: {n}" for c in candidates for n in c.notes]
             import graphtool
             rows.append((label, len(graphtool.load(pb, check=False)), candidates))
-    sizes = QUICK_SCALING_SIZES if args.quick else SCALING_SIZES
+    sizes = ([int(s) for s in args.sizes.split(",") if int(s) > 0] if args.sizes
+             else QUICK_SCALING_SIZES if args.quick else SCALING_SIZES)
     print(f"... scaling series {', '.join(map(str, sizes))}", file=sys.stderr, flush=True)
-    scaling = scaling_series(sizes, args.cache)
+    scaling = scaling_series(sizes, args.cache) if sizes else None
 
     print("## graphtool vs Grappler + optimize_for_inference\n")
-    print("Each cell: graphtool / peer. Time and peak RSS of the whole process; OpenCV "
+    print("Each cell: graphtool / peer. Time and peak RSS of the whole process (median of "
+          f"{runs} run{'s' if runs > 1 else ''} each, in turns); OpenCV "
           "columns: the output loaded and matched TensorFlow (max abs err <= 1e-4 x "
           "max(1, max|ref|)); forward: median of "
-          f"{repeat} timed `forward()` calls after one warm-up, OpenCV 4 "
-          f"({pythons['4']}).\n")
+          f"{repeat} timed `forward()` calls after one warm-up, both outputs timed in turns "
+          f"in one OpenCV 4 process ({pythons['4']}).\n")
     print(comparison_table(rows))
     print("\nTargets:")
     print("\n".join(targets(rows)))
     if notes:
         print("\nNotes:\n" + "\n".join(f"- {n}" for n in notes))
-    print("\n## Rule engine scaling (bench/bench_rewrite.py graphs, "
-          "rules/examples/pipeline.yaml)\n")
-    print(scaling_table(scaling))
+    if scaling is not None:
+        print("\n## Rule engine scaling (bench/bench_rewrite.py graphs, "
+              "rules/examples/pipeline.yaml)\n")
+        print(scaling_table(scaling))
     print(f"\n(total {time.monotonic() - started:.0f} s, {os.cpu_count()} CPUs)")
     return 0
 
