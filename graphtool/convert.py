@@ -172,6 +172,10 @@ class _Plan:
         else:
             from graphtool.freeze.source import detect
             detect(model)
+            for spec in custom:
+                if spec.endswith(".py") and not os.path.isfile(spec):
+                    raise GraphtoolError("no such --custom-objects file; check the path",
+                                         path=spec)
         out = os.path.abspath(os.fspath(out_dir))
         _check_out_dir(out)
         rule_paths = [os.path.abspath(os.fspath(r)) for r in _as_list(rules)] or [default_rules()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -163,6 +164,20 @@ def test_drawings_and_report(converted):
     assert "remove-identity" in page                        # the rewrite log is on the page
 
 
+def test_make_demo_converts_the_bundled_example(tmp_path):
+    """The Makefile's demo command, as written there, on the committed examples/seed model."""
+    line = next(line for line in (ROOT / "Makefile").read_text().splitlines()
+                if "graphtool convert" in line)
+    words = shlex.split(line)
+    assert words[0].endswith("graphtool") and words[1] == "convert"
+    args = words[2:]
+    args[args.index("-o") + 1] = str(tmp_path / "seed")     # not into the checkout's out/
+    result = run_convert(*args, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith("PASS")
+    assert sorted(os.listdir(tmp_path / "seed")) == sorted(OUTPUT_NAMES)
+
+
 def test_frozen_graph_input_skips_freezing(tmp_path):
     from graphtool.convert import convert
 
@@ -270,6 +285,12 @@ def test_bad_input_outdir_would_overwrite_the_input(tmp_path):
 def test_bad_options(tmp_path, args, needles):
     result = run_convert(FIXTURES / "dense_dropout.k3.pb", "-o", "out", *args, cwd=tmp_path)
     _assert_bad_input(result, tmp_path / "out", *needles)
+
+
+def test_bad_input_missing_custom_objects_file(tmp_path):
+    result = run_convert(SEED / "model.keras", "-o", "out", "--custom-objects", "nope.py",
+                         cwd=tmp_path)
+    _assert_bad_input(result, tmp_path / "out", "nope.py", "--custom-objects")
 
 
 def test_opencv_python_without_cv2(tmp_path):
