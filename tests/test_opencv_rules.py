@@ -143,4 +143,4 @@ def test_rule_files_load_without_warnings():
     rules = load_rules(ROOT / "rules" / "opencv.yaml")
     assert not rules.warnings, "\n".join(rules.warnings)
     assert [s.name for s in rules.stages] == ["inline", "cleanup", "fold", "fuse", "collapse",
-                                              "fix", "finish"]
+                                              "fix", "lower", "finish"]
