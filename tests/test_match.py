@@ -10,7 +10,7 @@ import pytest
 from graphtool.rewrite import explain, load_rules
 from graphtool.match import Matcher, Tracer
 from graphtool.rewrite.edit import OpIndex
-from tf_graphs import const, frozen
+from tf_graphs import const, frozen, waited_on
 
 pytest.importorskip("tensorflow")
 
@@ -286,19 +286,11 @@ def test_control_input_policies(tmp_path):
     assert forbid["root"].reason == "node 'root' has control inputs (control_inputs: forbid)"
     inner_only = base.replace("POLICY", "forbid").replace("root: {op: Neg, inputs: [inner]}",
                                                           "neg: {op: Neg, inputs: [inner]}")
-    graph_without = frozen(tmp_path, "control2", lambda tf: _inner_waited_on(tf))
+    graph_without = frozen(tmp_path, "control2", waited_on)
     forbid = outcomes(graph_without, rules_from(tmp_path, inner_only, "f2.yaml"))
     assert forbid["root"].reason == ("node 'inner' (inner) is also read by 'waiter' (control "
                                      "edge) outside the match; mark inner shared: true to allow it")
 
-
-def _inner_waited_on(tf):
-    x = tf.compat.v1.placeholder(tf.float32, [4], name="x")
-    inner = tf.nn.relu(x, name="inner")
-    with tf.control_dependencies([inner]):
-        tf.no_op(name="waiter")
-    tf.negative(inner, name="root")
-    return ["root"]
 
 
 def test_op_alternatives_and_wildcards(tmp_path, leaky_graph):

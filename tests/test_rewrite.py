@@ -12,7 +12,7 @@ import pytest
 import graphtool
 from graphtool.errors import GraphtoolError
 from graphtool.rewrite import load_rules, register_function, rewrite
-from tf_graphs import frozen, random_input, run
+from tf_graphs import frozen, random_input, run, waited_on
 
 tf = pytest.importorskip("tensorflow")
 
@@ -255,14 +255,7 @@ def test_bypassing_an_output_keeps_its_name(tmp_path):
 
 
 def test_control_edges_onto_removed_nodes_follow_the_policy(tmp_path):
-    def build(tf_):
-        x = tf_.compat.v1.placeholder(tf_.float32, [4], name="x")
-        inner = tf_.nn.relu(x, name="inner")
-        with tf_.control_dependencies([inner]):
-            tf_.no_op(name="waiter")
-        tf_.negative(inner, name="root")
-        return ["root"]
-    graph = frozen(tmp_path, "control", build)
+    graph = frozen(tmp_path, "control", waited_on)
     text = """
         rules:
           - id: r

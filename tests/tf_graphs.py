@@ -43,3 +43,13 @@ def random_input(*shape, seed: int = 0) -> np.ndarray:
 
 def const(tf, rng, shape, low=-1.0, high=1.0, name=None):
     return tf.constant(rng.uniform(low, high, shape).astype(np.float32), name=name)
+
+
+def waited_on(tf):
+    """x -> Relu 'inner' -> Neg 'root', and a NoOp 'waiter' with a control edge on 'inner'."""
+    x = tf.compat.v1.placeholder(tf.float32, [4], name="x")
+    inner = tf.nn.relu(x, name="inner")
+    with tf.control_dependencies([inner]):
+        tf.no_op(name="waiter")
+    tf.negative(inner, name="root")
+    return ["root"]

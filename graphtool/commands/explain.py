@@ -9,16 +9,14 @@ HELP = "show, per candidate node, how far a rule's pattern matched and why it st
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("input", metavar="IN", help="frozen graph (.pb or .pbtxt)")
-    parser.add_argument("--rules", action="append", required=True, metavar="RULES.yaml",
-                        help="rule file(s) holding the rule")
+    from graphtool.commands.rewrite import add_graph_and_rules, add_input_shapes
+    add_graph_and_rules(parser)
     parser.add_argument("--rule", required=True, metavar="ID", help="the rule to explain")
     parser.add_argument("--node", action="append", default=[], metavar="NAME",
                         help="explain at this node only (repeatable); default: every candidate")
     parser.add_argument("--prepare", action="store_true",
                         help="first run the stages before the rule's stage")
-    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=DIMS",
-                        help="pin an input's shape for --prepare (repeatable)")
+    add_input_shapes(parser)
     parser.add_argument("--limit", type=int, default=50, metavar="N",
                         help="show at most N candidates (default 50; 0 = all)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")

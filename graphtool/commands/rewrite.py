@@ -7,10 +7,20 @@ NAME = "rewrite"
 HELP = "apply rewrite rules (YAML) to a frozen graph"
 
 
-def add_arguments(parser) -> None:
+def add_graph_and_rules(parser) -> None:
+    """IN and --rules, shared with the explain command."""
     parser.add_argument("input", metavar="IN", help="frozen graph (.pb or .pbtxt)")
     parser.add_argument("--rules", action="append", required=True, metavar="RULES.yaml",
                         help="rule file (repeat for several; applied in order)")
+
+
+def add_input_shapes(parser) -> None:
+    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=DIMS",
+                        help="pin an input's shape, e.g. input_1=1,224,224,3 (repeatable)")
+
+
+def add_arguments(parser) -> None:
+    add_graph_and_rules(parser)
     parser.add_argument("-o", "--output", metavar="OUT.pb",
                         help="where to write the rewritten graph (.pbtxt for text)")
     parser.add_argument("--log", metavar="FILE", help="write the rewrite log as JSON lines")
@@ -18,8 +28,7 @@ def add_arguments(parser) -> None:
                         help="rewrite and report, but write no graph")
     parser.add_argument("--stats", action="store_true",
                         help="print how often each rule fired and the nodes before/after")
-    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=DIMS",
-                        help="pin an input's shape, e.g. input_1=1,224,224,3 (repeatable)")
+    add_input_shapes(parser)
     parser.add_argument("--max-passes", type=int, default=100, metavar="N",
                         help="pass cap per stage (default 100)")
     parser.add_argument("--pbtxt", metavar="OUT.pbtxt",

@@ -99,49 +99,41 @@ def prune(graph, ctx, keep: list | None = None):
     return {"removed": graph.prune(keep=keep or [])}
 
 
+def _change_each(graph, wanted, change) -> dict:
+    """Apply ``change(node)`` to every node ``wanted(node)`` selects; log their names."""
+    changed = []
+    for node in graph.nodes:
+        if wanted(node):
+            change(node)
+            changed.append(node.name)
+    return {"changed": changed}
+
+
 @register_action("remove_control_inputs")
 def remove_control_inputs(graph, ctx, ops: list | None = None):
     """Drop control inputs (of every node, or of nodes with one of ``ops``)."""
     wanted = set(ops) if ops else None
-    changed = []
-    for node in graph.nodes:
-        if node.control_inputs and (wanted is None or node.op in wanted):
-            node.remove_control_inputs()
-            changed.append(node.name)
-    return {"changed": changed}
+    return _change_each(graph, lambda n: n.control_inputs and (wanted is None or n.op in wanted),
+                        lambda n: n.remove_control_inputs())
 
 
 @register_action("rename_op")
 def rename_op(graph, ctx, op: str, to: str):
     """Give every node of type ``op`` the type ``to`` (attrs and inputs unchanged)."""
-    changed = []
-    for node in graph.nodes:
-        if node.op == op:
-            node.op = to
-            changed.append(node.name)
-    return {"changed": changed}
+    return _change_each(graph, lambda n: n.op == op, lambda n: setattr(n, "op", to))
 
 
 @register_action("set_attr")
 def set_attr(graph, ctx, op: str, key: str, value, kind: str | None = None):
     """Set attr ``key`` on every node of type ``op``."""
-    changed = []
-    for node in graph.nodes:
-        if node.op == op:
-            node.set_attr(key, value, kind)
-            changed.append(node.name)
-    return {"changed": changed}
+    return _change_each(graph, lambda n: n.op == op, lambda n: n.set_attr(key, value, kind))
 
 
 @register_action("remove_attr")
 def remove_attr(graph, ctx, op: str, key: str):
     """Remove attr ``key`` from every node of type ``op``."""
-    changed = []
-    for node in graph.nodes:
-        if node.op == op and node.has_attr(key):
-            node.remove_attr(key)
-            changed.append(node.name)
-    return {"changed": changed}
+    return _change_each(graph, lambda n: n.op == op and n.has_attr(key),
+                        lambda n: n.remove_attr(key))
 
 
 @register_action("sort")
