@@ -262,6 +262,19 @@ def test_unbound_name_in_computed_const(tmp_path):
     assert ":7:19: unknown name 'sclae' (did you mean 'scale'?)" in message
 
 
+def test_literal_const_of_the_wrong_shape_is_a_load_error(tmp_path):
+    message = load_error(tmp_path, """
+        rules:
+          - id: r
+            pattern:
+              b: {op: BiasAdd, inputs: [x, _]}
+            replace:
+              b: {op: BiasAdd, inputs: [x, new_bias]}
+              new_bias: {const: [1.0, 2.0, 3.0], shape: [4]}
+        """)
+    assert ":7:49: computed const 'new_bias' has shape [3], but the rule declares [4]" in message
+
+
 def test_pattern_structure_errors(tmp_path):
     two_roots = load_error(tmp_path, """
         rules:

@@ -11,6 +11,7 @@ import numpy as np
 
 from graphtool.errors import GraphtoolError
 from graphtool.graph import parse_ref
+from graphtool.tensors import shape_of
 
 
 class Capture:
@@ -57,7 +58,10 @@ class Capture:
     def static_shape(self) -> list[int] | None:
         """The shape if known without running the graph: constants, ``_output_shapes``, ``shape``."""
         if self.is_const:
-            return list(self.value.shape)
+            if self._value is not None:
+                return list(self._value.shape)
+            dims = shape_of(self.node.proto.attr["value"].tensor.tensor_shape)  # no decoding
+            return None if dims is None else list(dims)
         node = self.node
         shapes = node.attr("_output_shapes", None)
         if shapes and self.port < len(shapes) and shapes[self.port] is not None:

@@ -162,6 +162,11 @@ def _compile_node(key, spec, smap, where, pattern, names, all_nodes, singles) ->
         shape = spec["shape"]
         node.shape = (ExprValue(expression(shape, smap, where + ("shape",), names))
                       if isinstance(shape, str) else list(shape))
+        if isinstance(node.const, Literal) and isinstance(node.shape, list):
+            try:
+                _tensor(node, {})  # a literal with a literal shape: check it now
+            except GraphtoolError as exc:
+                raise smap.error(where + ("shape",), str(exc).split(": ", 1)[-1]) from None
     return node
 
 
