@@ -83,18 +83,24 @@ class _Runs:
         return self.rewritten[path]
 
     def result(self, path: Path, version: str, form: str):
-        if not self.futures:
-            for key in self.wanted:
-                self.futures[key] = self.pool.submit(self._validate, *key)
         key = (path, version, form)
         if key not in self.futures:
-            self.futures[key] = self.pool.submit(self._validate, *key)
+            # Rewrite (which parses rule expressions with ast) and import the validator
+            # here, in the main thread: CPython 3.11's parser is not safe to run in a
+            # worker thread while pytest parses source to report a failure.  The
+            # threads only wait for OpenCV child processes.
+            import graphtool.validate  # noqa: F401
+            for wanted in [*self.wanted, key]:
+                self.rewrite(wanted[0])
+            for wanted in [*self.wanted, key]:
+                if wanted not in self.futures:
+                    self.futures[wanted] = self.pool.submit(self._validate, *wanted)
         return self.futures[key].result()
 
     def _validate(self, path: Path, version: str, form: str):
         from graphtool.validate import validate
 
-        out, pbtxt, result = self.rewrite(path)
+        out, pbtxt, result = self.rewritten[path]
         if isinstance(result, Exception):
             return result
         return validate(path, out, pbtxt=pbtxt if form == "pbtxt" else None,
