@@ -71,11 +71,12 @@ def rewrite(graph, rules, *, log=None, input_shapes: dict | None = None,
         "fired": {r.id: fired[r.id] for r in rules.rules if fired[r.id]},
         "passes": passes, "seconds": round(time.perf_counter() - started, 3),
     }
-    _write_log(log, entries)
+    write_log(log, entries)
     return RewriteResult(work, entries, stats)
 
 
-def _write_log(target, entries: list[dict]) -> None:
+def write_log(target, entries: list[dict]) -> None:
+    """Entries as JSON lines to a path (atomically), a file object, or appended to a list."""
     if target is None:
         return
     if isinstance(target, list):

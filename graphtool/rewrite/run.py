@@ -18,7 +18,7 @@ from graphtool.errors import GraphtoolError, did_you_mean
 from graphtool.graph import parse_ref
 from graphtool.lang.loader import load_rules
 from graphtool.lang.model import RuleSet
-from graphtool.rewrite.driver import DEFAULT_MAX_PASSES, RewriteResult, _write_log, rewrite
+from graphtool.rewrite.driver import DEFAULT_MAX_PASSES, RewriteResult, rewrite, write_log
 
 
 @dataclass
@@ -90,7 +90,7 @@ def write_outputs(run: RewriteRun, out_path=None, *, log_path=None) -> list[str]
                          protect=(sidecar_path(run.input_path),))
             written.append(target)
     if log_path is not None:
-        _write_log(os.fspath(log_path), run.log)
+        write_log(os.fspath(log_path), run.log)
         written.append(os.fspath(log_path))
     return written
 
