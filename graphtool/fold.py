@@ -103,6 +103,9 @@ class _Folder:
         values = [info.value for info in infos]
         if len(infos) == 1 and values[0] is None and entry.keeps_bytes:
             source = self._stored_input(node, infos[0])
+            if source is not None and self._sole_reader(source, node):
+                self._adopt(node, source, infos[0])
+                return
             if source is not None:
                 tensor = source.proto.attr["value"].tensor
                 self._replace_in_place(node, infos[0], lambda: _store_copy(node, tensor, infos[0]))
@@ -165,6 +168,24 @@ class _Folder:
         node.set_inputs(controls)
         self._record(msg.name, op, info)
         self._drop_dead(node, producers)
+
+    def _sole_reader(self, source, node) -> bool:
+        """Whether ``node`` is the only reader of ``source`` (so its bytes can move, not copy)."""
+        return source.name not in self.outputs and {
+            n.name for n in self.graph.consumers(source.name)} == {node.name}
+
+    def _adopt(self, node, source, info) -> None:
+        """Fold a pass-through of a Const read only here by moving the Const under this name."""
+        producers, controls = _split_inputs(node.proto.input)
+        op = node.op
+        self.graph.adopt(node, source)
+        self.constants.discard(source.name)
+        self.constants.add(node.name)
+        node.proto.attr["value"].tensor.tensor_shape.CopyFrom(shape_proto(info.shape))
+        if controls:
+            node.set_inputs(list(node.inputs) + controls)
+        self._record(node.name, op, info)
+        self._drop_dead(node, [p for p in producers if p != source.name])
 
     def _replace_ports(self, node, values: dict[int, np.ndarray], infos) -> None:
         graph = self.graph

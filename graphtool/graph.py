@@ -494,6 +494,33 @@ class Graph:
             return
         self.remove(node)
 
+    def adopt(self, node, donor) -> None:
+        """``node`` takes over ``donor``'s definition (op, attrs, inputs); ``donor`` is removed.
+
+        The NodeDef moves, nothing is copied, and readers of ``node`` keep reading
+        the same name: folding turns ``Identity(Const)`` into the Const this way
+        without duplicating its weights.  ``donor`` may be read by ``node`` only.
+        """
+        node = node if isinstance(node, Node) else self.node(node)
+        donor = donor if isinstance(donor, Node) else self.node(donor)
+        node._check()
+        donor._check()
+        others = set(self._consumers.get(donor.name, ())) - {node.name}
+        if others or node is donor:
+            raise GraphtoolError(f"{node.name!r} cannot adopt {donor.name!r}: "
+                                 + (f"{sorted(others)[:5]} read it too" if others
+                                    else "a node cannot adopt itself"))
+        self._unlink(node._msg)
+        self._unlink(donor._msg)
+        msg = donor._msg
+        del self._nodes[donor.name]
+        self._consumers.pop(donor.name, None)
+        donor._alive = False
+        msg.name = node.name
+        node._msg = msg
+        self._link(msg)
+        self._order_changed = True
+
     def rename(self, old: str, new: str) -> Node:
         """Give a node a new name, rewiring its readers and the output list."""
         node = self.node(old)

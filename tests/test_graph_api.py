@@ -184,3 +184,25 @@ def test_random_edit_sequences_keep_the_index_consistent(steps):
         _assert_index_consistent(graph)
         assert all(n.alive for n in graph.nodes)
     graph.copy()  # rebuilding the message works from any state
+
+
+def test_adopt_moves_a_definition_without_copying(small_pb):
+    graph = graphtool.load(small_pb)
+    identity = next(n for n in graph.nodes_by_op("Identity")
+                    if n.input_node(0).op == "Const" and n.consumers)
+    const = identity.input_node(0)
+    readers = sorted(n.name for n in identity.consumers)
+    value = const.tensor.copy()
+    proto = const.proto
+    graph.adopt(identity, const)
+    assert identity.op == "Const" and identity.proto is proto  # the same message, moved
+    assert not const.alive and const.name not in graph
+    np.testing.assert_array_equal(identity.tensor, value)
+    assert sorted(n.name for n in identity.consumers) == readers
+    graph.check()
+    _assert_index_consistent(graph)
+    shared = graph.add_const(np.float32(1), "shared")
+    a = graph.add_node("Identity", "a", [shared.output()])
+    graph.add_node("Identity", "b", [shared.output()])
+    with pytest.raises(GraphtoolError, match="read it too"):
+        graph.adopt(a, shared)
