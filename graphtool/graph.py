@@ -516,6 +516,7 @@ class Graph:
         del self._nodes[donor.name]
         self._consumers.pop(donor.name, None)
         donor._alive = False
+        donor._msg = NodeDef(name=msg.name, op=msg.op)  # the removed view keeps its name
         msg.name = node.name
         node._msg = msg
         self._link(msg)
