@@ -138,7 +138,8 @@ class _Compiler:
         name = node.id
         if name.startswith("__"):
             self.fail(node, f"the name {name!r} is not allowed (dunder names are reserved)")
-        if name in fn.CONSTANTS:
+        # A capture or let named like a constant (e, pi, ...) is that capture, not the constant.
+        if name in fn.CONSTANTS and not (self.names is not None and name in self.names):
             value = fn.CONSTANTS[name]
             return lambda env: value
         if self.names is None or name in self.names:

@@ -123,6 +123,56 @@ def dilate_kernel(kernel, rate_h, rate_w):
     return out
 
 
+@register_function("dense_slice")
+def dense_slice(node, data, part):
+    """One of "begin", "end", "strides" of a StridedSlice, as plain per-dimension values.
+
+    Every mask is applied (begin/end masks, ellipsis, new and shrunk axes), so the
+    arrays have one entry per input dimension, non-negative begins and ends, and no
+    mask is needed; a shrunk axis becomes a slice of length 1.  OpenCV honours only
+    end_mask, and reads these arrays as they are.
+    """
+    spec = _slice_spec(node, data)
+    index = {"begin": 0, "end": 1, "strides": 2}.get(str(part))
+    if index is None:
+        raise GraphtoolError(f"dense_slice: part must be begin, end or strides, not {part!r}")
+    return np.array([entry[index] for entry in spec], np.int32)
+
+
+def _slice_spec(node, data) -> list[tuple[int, int, int]]:
+    capture = node
+    begin, end, strides = (np.asarray(capture.graph.node(t).tensor).reshape(-1).tolist()
+                           for t in capture.node.data_inputs[1:4])
+    dims = list(data.static_shape() or ())
+    if not dims or any(s <= 0 for s in strides):
+        raise GraphtoolError("dense_slice needs the input's static shape and positive strides")
+    masks = {key: int(capture.node.attr(key, 0)) for key in (
+        "begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")}
+    real = sum(1 for i in range(len(begin))
+               if not (masks["new_axis_mask"] >> i) & 1 and not (masks["ellipsis_mask"] >> i) & 1)
+    out, d = [], 0
+    for i in range(len(begin)):
+        if (masks["ellipsis_mask"] >> i) & 1:
+            for _ in range(len(dims) - real):
+                out.append((0, dims[d], 1))
+                d += 1
+            continue
+        if (masks["new_axis_mask"] >> i) & 1:
+            continue
+        size = dims[d]
+        b = begin[i] + size if begin[i] < 0 else begin[i]
+        if (masks["shrink_axis_mask"] >> i) & 1:
+            out.append((b, b + 1, 1))
+        else:
+            b = 0 if (masks["begin_mask"] >> i) & 1 else min(max(b, 0), size)
+            e = end[i] + size if end[i] < 0 else end[i]
+            e = size if (masks["end_mask"] >> i) & 1 else min(max(e, 0), size)
+            out.append((b, e, strides[i]))
+        d += 1
+    out.extend((0, size, 1) for size in dims[d:])
+    return out
+
+
 # -- replacements --------------------------------------------------------------------------
 @register_function("forward_outputs_to_inputs")
 def forward_outputs_to_inputs(edit, match):

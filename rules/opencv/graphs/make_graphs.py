@@ -77,8 +77,8 @@ def stored_inline(rng):
     """Consts the way Grappler writes them: a scalar and a splat in float_val (see write())."""
     x = _image()
     y = tf.nn.conv2d(x, _weights(rng, 3, 3, 4, 4), 1, "SAME")
+    y = tf.nn.bias_add(y, tf.constant(np.full(4, 0.25, np.float32), name="inline_splat"))
     y = tf.multiply(y, tf.constant(np.float32(2.0), name="inline_scalar"))
-    y = tf.add(y, tf.constant(np.full(4, 0.25, np.float32), name="inline_splat"))
     y = tf.concat([y, x], axis=3)
     return tf.identity(tf.nn.relu(y), name="output")
 
@@ -145,6 +145,28 @@ def residual_scale(rng):
     return tf.add(y, tf.nn.relu(y) * _weights(rng, 4), name="output")
 
 
+def strided_slices(rng):
+    """Slices with masks OpenCV ignores: begin_mask, an ellipsis, a shrunk axis."""
+    x = _image()
+    conv = lambda t: tf.reduce_mean(tf.nn.conv2d(t, _weights(rng, 1, 1, t.shape[-1], 4), 1,
+                                                 "VALID"), [1, 2])
+    cropped = x[:, 1:, :-2, :]
+    channels = x[..., 1:3]
+    column = tf.reshape(x[:, :, 3, :], [1, 8, 1, 4])
+    return tf.add_n([conv(cropped), conv(channels), conv(column)], name="output")
+
+
+def layer_norm_2d(rng):
+    """LayerNormalization of a 2-D tensor (a pooled feature vector), tf-keras spelling."""
+    x = v1.placeholder(tf.float32, [1, 16], name="input")
+    h = tf.matmul(x, _weights(rng, 16, 8))
+    mean = tf.reduce_mean(h, [-1], keepdims=True)
+    variance = tf.reduce_mean(tf.math.squared_difference(h, mean), [-1], keepdims=True)
+    scale = tf.math.rsqrt(variance + 1e-3) * _weights(rng, 8, low=0.5, high=1.5)
+    normed = h * scale + (_weights(rng, 8) - mean * scale)
+    return tf.matmul(normed, _weights(rng, 8, 3), name="output")
+
+
 def tf1_dropout(rng):
     """TF1 tf.nn.dropout with keep_prob fed by a PlaceholderWithDefault of 1.0."""
     x = v1.placeholder(tf.float32, [1, 16], name="input")
@@ -164,7 +186,7 @@ def flatten_from_input(rng):
 GRAPHS = {f.__name__: f for f in (
     sub_from_constant, matmul_transpose_b, dilated_conv, clamps, stored_inline, generic_math,
     gelu_erf, mish_and_hard_sigmoid, batch_norms, tf1_dropout, flatten_from_input, residual_dense,
-    residual_scale)}
+    residual_scale, strided_slices, layer_norm_2d)}
 
 
 def _inline_values(graph_def) -> None:
