@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
+import signal
 import subprocess
 import sys
 import tempfile
@@ -102,28 +102,40 @@ class Process:
     stderr: str = ""
 
 
+# Starts COMMAND from a small process and reports its wall time and peak RSS.  Linux keeps
+# the peak RSS of the memory a process had before exec, and a child forked by the big
+# benchmark process would start out with the benchmark's; a child of this fresh, small
+# Python starts with almost nothing.
+_LAUNCHER = r"""
+import json, os, subprocess, sys, time
+started = time.monotonic()
+proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as fh:
+    json.dump({"seconds": time.monotonic() - started, "peak_rss_kb": usage.ru_maxrss,
+               "returncode": os.waitstatus_to_exitcode(status)}, fh)
+"""
+
+
 def run_process(command: list[str], *, timeout: float | None = None, env=None) -> Process:
-    """Run ``command`` to its end; wall time and peak RSS of that process alone (wait4)."""
-    started = time.monotonic()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                env=env)
-        deadline = None if timeout is None else started + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.01)
-        seconds = time.monotonic() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Process(proc.returncode, seconds, usage.ru_maxrss / 1024,
-                       out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+    """Run ``command`` to its end: exit code, wall time and peak RSS of that process alone."""
+    with tempfile.TemporaryDirectory(prefix="graphtool-bench-run-") as tmp:
+        report = os.path.join(tmp, "usage.json")
+        proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, report, *command],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        if not os.path.exists(report):
+            return Process(proc.returncode or -1, float(timeout or 0), 0.0,
+                           out.decode(errors="replace"), err.decode(errors="replace"))
+        with open(report) as fh:
+            usage = json.load(fh)
+    return Process(usage["returncode"], usage["seconds"], usage["peak_rss_kb"] / 1024,
+                   out.decode(errors="replace"), err.decode(errors="replace"))
 
 
 @dataclass
