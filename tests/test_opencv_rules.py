@@ -131,6 +131,9 @@ def test_fixture_loads_and_matches_in_opencv(runs, path, version, form):
     for output in report.outputs:
         assert output.passed, (f"{output.name}: max abs error {output.max_abs} exceeds "
                                f"{output.tolerance} ({output.error or 'values differ'})")
+        assert output.source == output.name, (
+            f"OpenCV has no layer named {output.name!r}; its value was read from "
+            f"{output.source!r} (an output name did not survive)")
 
 
 @pytest.mark.parametrize("path", GRAPHS, ids=lambda p: p.stem)
@@ -144,6 +147,21 @@ def test_rewritten_graph_is_lint_clean(runs, path):
         raise result
     findings = lint(graphtool.load(out), "opencv")
     assert not findings, "\n".join(map(str, findings))
+
+
+def test_cli_rewrite_writes_both_forms_and_validates(tmp_path):
+    """What users run: graphtool rewrite IN --rules rules/opencv.yaml -o OUT.pb --pbtxt OUT.pbtxt."""
+    from conftest import run_cli
+
+    fixture = FIXTURES / "layer_norm.k3.pb"
+    out, pbtxt = tmp_path / "ln.pb", tmp_path / "ln.pbtxt"
+    result = run_cli("rewrite", fixture, "--rules", ROOT / "rules" / "opencv.yaml", "-o", out,
+                     "--pbtxt", pbtxt, "--validate",
+                     env={"GRAPHTOOL_OPENCV_PYTHON": _python("5")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert out.exists() and pbtxt.exists()
+    assert result.stdout.count("PASS: all 1 outputs within tolerance") == 2, result.stdout
+    assert "OpenCV 5." in result.stdout
 
 
 def test_stages_run_in_the_documented_order():
