@@ -1,9 +1,12 @@
 """Does OpenCV load each zoo model and match TensorFlow: as frozen, after Grappler, after graphtool.
 
-For each zoo graph (``bench/zoo.py``: keras.applications models, Keras 3 and
-tf-keras, frozen by graphtool and built on first use) three candidates go to
-OpenCV 4.x and 5.x, each run in a child process by ``graphtool.validate``
-against the zoo's TensorFlow reference data:
+For each zoo model (``bench/zoo.py``: keras.applications models, Keras 3 and
+tf-keras, random weights) in one of two sources - ``--source zoo``: frozen by
+``graphtool freeze`` (built on first use); ``--source tf``: frozen by
+TensorFlow's own ``convert_variables_to_constants_v2`` as users do it (built on
+first use, cached next to the zoo) - three candidates go to OpenCV 4.x and 5.x,
+each run in a child process by ``graphtool.validate`` against the TensorFlow
+reference data:
 
 - as frozen;
 - after TensorFlow's own tooling (``bench/peer_grappler.py``: Grappler +
@@ -19,7 +22,7 @@ only when both agree, "pass, logits off" when only the output does, and "pass
 (logits n/a)" when the candidate no longer has a node of the logits' name.
 
     python bench/bench_opencv.py [--models MobileNetV2,ResNet50] [--flavours k3,k2]
-                                 [--jobs 2] [--out results.md]
+                                 [--source zoo|tf] [--jobs 2] [--out results.md]
 
 OpenCV interpreters: $GRAPHTOOL_OPENCV4_PYTHON (default: this Python) and
 $GRAPHTOOL_OPENCV5_PYTHON (required).
@@ -39,9 +42,52 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [p for p in (ROOT, HERE) if p not in sys.path]
 
-from zoo import FLAVOURS, MODELS, zoo_path  # noqa: E402
+from zoo import FLAVOURS, MODELS, cache_dir, zoo_path  # noqa: E402
 
 TOLERANCE = 1e-4
+SOURCES = ("zoo", "tf")
+
+# Runs in a child process (tf-keras needs TF_USE_LEGACY_KERAS=1 before TensorFlow loads):
+# build the zoo model, freeze it with convert_variables_to_constants_v2, write the graph,
+# a graphtool sidecar and the model's own output on a seeded input.
+_TF_FREEZE = r"""
+import json, sys
+import numpy as np, tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+sys.path.insert(0, sys.argv[1])
+from zoo import build
+model, out = build(sys.argv[2]), sys.argv[3]
+shape = [1] + list(model.inputs[0].shape[1:])
+spec = tf.TensorSpec(shape, tf.float32, name="input")
+frozen = convert_variables_to_constants_v2(
+    tf.function(lambda x: model(x, training=False)).get_concrete_function(spec))
+x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+y = np.asarray(model(tf.constant(x), training=False))
+name = frozen.outputs[0].name.split(":")[0]
+with open(out + ".pb", "wb") as fh:
+    fh.write(frozen.graph.as_graph_def().SerializeToString())
+np.savez(out + ".npz", **{"inputs/input": x, "outputs/" + name: y})
+with open(out + ".json", "w") as fh:
+    json.dump({"format": "graphtool-sidecar/1",
+               "inputs": [{"name": "input", "tensor": frozen.inputs[0].name,
+                           "dtype": "float32", "shape": shape}],
+               "outputs": [{"name": name, "tensor": frozen.outputs[0].name,
+                            "dtype": "float32", "shape": list(y.shape)}],
+               "reference": out.rsplit("/", 1)[-1] + ".npz"}, fh)
+"""
+
+
+def tf_frozen_path(model: str, flavour: str) -> str:
+    """The model frozen by convert_variables_to_constants_v2 (built once, then cached)."""
+    base = os.path.join(cache_dir(), f"{model}.{flavour}.tf")
+    if not all(os.path.exists(base + ext) for ext in (".pb", ".json", ".npz")):
+        os.makedirs(cache_dir(), exist_ok=True)
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        if flavour == "k2":
+            env["TF_USE_LEGACY_KERAS"] = "1"
+        subprocess.run([sys.executable, "-c", _TF_FREEZE, HERE, model, base], env=env,
+                       check=True)
+    return base + ".pb"
 COLUMNS = ("frozen", "grappler", "graphtool pb", "graphtool pbtxt")
 
 
@@ -70,9 +116,10 @@ def verdict(report) -> str:
 class Entry:
     """One zoo graph: its candidates, written once, and their validations."""
 
-    def __init__(self, model: str, flavour: str, folder: str):
+    def __init__(self, model: str, flavour: str, folder: str, source: str = "zoo"):
         self.model, self.flavour = model, flavour
-        self.path = zoo_path(model, flavour)
+        self.path = zoo_path(model, flavour) if source == "zoo" else tf_frozen_path(model,
+                                                                                   flavour)
         self.npz = os.path.splitext(self.path)[0] + ".npz"
         with open(os.path.splitext(self.path)[0] + ".json", encoding="utf-8") as fh:
             self.sidecar = json.load(fh)
@@ -174,14 +221,14 @@ def cell(output_report, logits) -> str:
     return "pass, logits " + verdict(logits)
 
 
-def run(models, flavours, jobs: int) -> list[dict]:
+def run(models, flavours, jobs: int, source: str = "zoo") -> list[dict]:
     pythons = opencv_pythons()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_opencv_") as folder, \
             ThreadPoolExecutor(jobs) as pool:
         for model in models:
             for flavour in flavours:
-                entry = Entry(model, flavour, folder)
+                entry = Entry(model, flavour, folder, source)
                 print(f"{model} {flavour}: preparing", file=sys.stderr, flush=True)
                 entry.prepare()
                 entry.prepare_probe()
@@ -218,6 +265,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help=f"comma-separated (default all): {','.join(MODELS)}")
     parser.add_argument("--flavours", default=",".join(FLAVOURS))
+    parser.add_argument("--source", choices=SOURCES, default="zoo",
+                        help="zoo: frozen by graphtool freeze; tf: by convert_variables_to_"
+                             "constants_v2 (default zoo)")
     parser.add_argument("--jobs", type=int, default=2, help="OpenCV runs at a time")
     parser.add_argument("--out", help="also write the markdown table here")
     args = parser.parse_args(argv)
@@ -227,7 +277,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown model/flavour: {', '.join(unknown)}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    text = table(run(models, flavours, max(1, args.jobs)))
+    text = table(run(models, flavours, max(1, args.jobs), args.source))
     print(text)
     if args.out:
         from graphtool.emit.files import atomic_write

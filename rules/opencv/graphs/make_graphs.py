@@ -183,10 +183,31 @@ def flatten_from_input(rng):
     return tf.matmul(tf.reshape(x, [1, -1]), _weights(rng, 48, 5), name="output")
 
 
+def grouped_conv(rng):
+    """Keras 3 grouped convolutions (groups=C and groups=2), frozen with
+    convert_variables_to_constants_v2: each stays an XLA function call whose body
+    is a grouped Conv2D, with the bodies in the graph's function library."""
+    import keras
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2)
+
+    keras.utils.set_random_seed(int(rng.integers(1 << 30)))
+    inp = keras.Input((8, 8, 4), name="input")
+    x = keras.layers.Conv2D(8, 3, padding="same", groups=4, name="per_channel")(inp)
+    x = keras.layers.Conv2D(6, 3, padding="same", groups=2, name="two_groups")(x)
+    model = keras.Model(inp, x)
+    function = tf.function(lambda t: model(t, training=False))
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function(
+        tf.TensorSpec([1, 8, 8, 4], tf.float32, name="input")))
+    return frozen.graph.as_graph_def(), [frozen.inputs[0]], frozen.outputs[0]
+
+
+grouped_conv.frozen = True   # returns (graph_def, inputs, output) instead of building in place
+
 GRAPHS = {f.__name__: f for f in (
     sub_from_constant, matmul_transpose_b, dilated_conv, clamps, stored_inline, generic_math,
     gelu_erf, mish_and_hard_sigmoid, batch_norms, tf1_dropout, flatten_from_input, residual_dense,
-    residual_scale, strided_slices, layer_norm_2d)}
+    residual_scale, strided_slices, layer_norm_2d, grouped_conv)}
 
 
 def _inline_values(graph_def) -> None:
@@ -203,11 +224,14 @@ def _inline_values(graph_def) -> None:
 
 def write(name: str) -> None:
     rng = np.random.default_rng(sorted(GRAPHS).index(name))
-    graph = tf.Graph()
-    with graph.as_default():
-        output = GRAPHS[name](rng)
-        inputs = [op.outputs[0] for op in graph.get_operations() if op.type == "Placeholder"]
-    graph_def = graph.as_graph_def()
+    if getattr(GRAPHS[name], "frozen", False):
+        graph_def, inputs, output = GRAPHS[name](rng)
+    else:
+        graph = tf.Graph()
+        with graph.as_default():
+            output = GRAPHS[name](rng)
+            inputs = [op.outputs[0] for op in graph.get_operations() if op.type == "Placeholder"]
+        graph_def = graph.as_graph_def()
     _inline_values(graph_def)
     feeds = {t.name: np.random.default_rng(100).standard_normal(t.shape).astype(np.float32)
              for t in inputs}
