@@ -2,23 +2,15 @@
 attr and Const constraints, where:, containment, control-input policy and explain."""
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pytest
 
-from graphtool.rewrite import explain, load_rules
 from graphtool.match import Matcher, Tracer
+from graphtool.rewrite import explain
 from graphtool.rewrite.edit import OpIndex
-from tf_graphs import const, frozen, waited_on
+from tf_graphs import const, frozen, rules_from, waited_on
 
 pytest.importorskip("tensorflow")
-
-
-def rules_from(tmp_path, text: str, name="r.yaml"):
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return load_rules(path)
 
 
 def outcomes(graph, rules, rule_id="r", nodes=None) -> dict:

@@ -3,7 +3,6 @@ transactional failures, the rewrite log, and outputs that TensorFlow computes th
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +11,13 @@ import pytest
 import graphtool
 from graphtool.errors import GraphtoolError
 from graphtool.rewrite import load_rules, register_function, rewrite
-from tf_graphs import frozen, random_input, run, waited_on
+from tf_graphs import frozen, random_input, rules_from, run, waited_on
 
 tf = pytest.importorskip("tensorflow")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 EXAMPLES = ROOT / "rules" / "examples"
-
-
-def rules_from(tmp_path, text: str, name="r.yaml"):
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return load_rules(path)
 
 
 def reference(fixture: str):

@@ -1,4 +1,5 @@
-"""Small real frozen graphs for the rule-engine tests, built with TensorFlow in tmp dirs.
+"""Helpers for the rule-engine tests: small real frozen graphs built with TensorFlow in
+tmp dirs, and rule files written from inline YAML.
 
 Each builder makes ops in a fresh ``tf.Graph`` (constants are Consts, so the
 GraphDef is frozen as built) and returns the names of its outputs; ``frozen``
@@ -7,6 +8,7 @@ writes the GraphDef and loads it back with graphtool.
 from __future__ import annotations
 
 import os
+import textwrap
 
 import numpy as np
 
@@ -53,3 +55,11 @@ def waited_on(tf):
         tf.no_op(name="waiter")
     tf.negative(inner, name="root")
     return ["root"]
+
+
+def rules_from(tmp_path, text: str, name: str = "r.yaml"):
+    """Write ``text`` (dedented) as a rule file in ``tmp_path`` and load it."""
+    from graphtool.rewrite import load_rules
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return load_rules(path)
