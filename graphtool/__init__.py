@@ -17,6 +17,8 @@ _LAZY = {
     "load_rules": ("graphtool.rewrite", "load_rules"),
     "explain": ("graphtool.rewrite", "explain"),
     "run_rule_tests": ("graphtool.rewrite", "run_rule_tests"),
+    "register_function": ("graphtool.rewrite", "register_function"),
+    "register_action": ("graphtool.rewrite", "register_action"),
     "render_svg": ("graphtool.render", "render_svg"),
     "opencv_config": ("graphtool.emit", "opencv_config"),
 }
