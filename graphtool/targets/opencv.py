@@ -94,7 +94,8 @@ def _wiring(graph):
 # -- conditions ---------------------------------------------------------------------------
 @register_function("values_outside_tensor_content")
 def values_outside_tensor_content(const) -> bool:
-    """A numeric Const whose values sit in a typed ``*_val`` list (OpenCV reads none of them)."""
+    """A numeric Const whose values sit in a typed ``*_val`` list, where OpenCV reads a
+    splat as a single value and an empty scalar not at all."""
     from graphtool.tensors import uses_tensor_content
 
     node = const.node
@@ -140,13 +141,13 @@ def dense_slice(node, data, part):
 
 
 def _slice_spec(node, data) -> list[tuple[int, int, int]]:
-    capture = node
-    begin, end, strides = (np.asarray(capture.graph.node(t).tensor).reshape(-1).tolist()
-                           for t in capture.node.data_inputs[1:4])
+    """(begin, end, stride) per input dimension of the StridedSlice captured as ``node``."""
+    begin, end, strides = (np.asarray(node.graph.node(t).tensor).reshape(-1).tolist()
+                           for t in node.node.data_inputs[1:4])
     dims = list(data.static_shape() or ())
     if not dims or any(s <= 0 for s in strides):
         raise GraphtoolError("dense_slice needs the input's static shape and positive strides")
-    masks = {key: int(capture.node.attr(key, 0)) for key in (
+    masks = {key: int(node.node.attr(key, 0)) for key in (
         "begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")}
     real = sum(1 for i in range(len(begin))
                if not (masks["new_axis_mask"] >> i) & 1 and not (masks["ellipsis_mask"] >> i) & 1)
