@@ -141,10 +141,14 @@ class Entry:
                                        RuntimeError(done.stderr.strip().splitlines()[-1:]))
         started = time.perf_counter()
         out, pbtxt = self.base + ".opencv.pb", self.base + ".opencv.pbtxt"
-        rewrite_for_opencv(self.path, out, pbtxt=pbtxt)
+        try:
+            rewrite_for_opencv(self.path, out, pbtxt=pbtxt)
+            self.candidates["graphtool pb"] = (out, None)
+            self.candidates["graphtool pbtxt"] = (out, pbtxt)
+        except Exception as exc:  # noqa: BLE001 - reported in the table
+            failed = RuntimeError(f"rewrite failed: {exc}")
+            self.candidates["graphtool pb"] = self.candidates["graphtool pbtxt"] = failed
         self.rewrite_seconds = time.perf_counter() - started
-        self.candidates["graphtool pb"] = (out, None)
-        self.candidates["graphtool pbtxt"] = (out, pbtxt)
 
     def validate(self, column: str, python: str):
         from graphtool.validate import validate
