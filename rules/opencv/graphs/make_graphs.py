@@ -64,13 +64,15 @@ def dilated_conv(rng):
 
 
 def clamps(rng):
-    """min/max clamps: ReLU6 spelled min(max(x, 0), 6), a [-1, 2] clip, a lone max(x, 0.5)."""
+    """min/max clamps: ReLU6 spelled min(max(x, 0), 6), a [-1, 2] clip, a lone max(x, 0.5),
+    ReLU spelled max(x, 0)."""
     x = _image()
     y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID")
     a = tf.minimum(tf.maximum(y, 0.0), 6.0)
     b = tf.clip_by_value(a * 3.0 - 4.0, -1.0, 2.0)
     c = tf.maximum(b, 0.5)
-    return tf.identity(tf.maximum(tf.minimum(y, 1.5), -0.5) + c, name="output")
+    return tf.identity(tf.maximum(tf.minimum(y, 1.5), -0.5) + c + tf.maximum(y, 0.0) * 0.5,
+                       name="output")
 
 
 def stored_inline(rng):
@@ -95,19 +97,22 @@ def generic_math(rng):
 
 
 def gelu_erf(rng):
-    """GELU written the textbook way, 0.5 x (1 + erf(x / sqrt(2)))."""
+    """GELU written the textbook way, 0.5 x (1 + erf(x / sqrt(2))), then with erfc and the
+    sign folded into the constant, 0.5 x erfc(x * -1/sqrt(2))."""
     x = _image()
     y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID")
     g = 0.5 * y * (1.0 + tf.math.erf(y * np.float32(1 / np.sqrt(2))))
+    g = 0.5 * g * tf.math.erfc(g * np.float32(-1 / np.sqrt(2)))   # Grappler's folded sign
     return tf.nn.conv2d(g, _weights(rng, 1, 1, 4, 4), 1, "VALID", name="output")
 
 
 def mish_and_hard_sigmoid(rng):
-    """Mish, x * tanh(softplus(x)), and hard sigmoid, relu6(x + 3) / 6."""
+    """Mish, x * tanh(softplus(x)), and hard sigmoid, relu6(x + 3) / 6 and relu6(x + 3) * 1/6."""
     x = _image()
     y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID")
     m = y * tf.tanh(tf.nn.softplus(y))
     h = tf.nn.relu6(m + 3.0) / 6.0
+    h = tf.nn.relu6(h * 4.0 + 3.0) * np.float32(1 / 6)
     return tf.nn.conv2d(h, _weights(rng, 1, 1, 4, 4), 1, "VALID", name="output")
 
 
@@ -167,6 +172,16 @@ def layer_norm_2d(rng):
     return tf.matmul(normed, _weights(rng, 8, 3), name="output")
 
 
+def arithmetic_identities(rng):
+    """x * 1, x / 1, 0 + x and x - 0 around convolutions (a transposed one scaled, no bias)."""
+    x = _image()
+    y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID")
+    y = tf.subtract(tf.add(0.0, tf.divide(y * 1.0, 1.0)), 0.0)
+    up = tf.nn.conv2d_transpose(tf.nn.relu(y), _weights(rng, 2, 2, 3, 4), [1, 16, 16, 3], 2,
+                                "VALID")
+    return tf.add(up * _weights(rng, 3, low=0.5, high=1.5), _weights(rng, 3), name="output")
+
+
 def tf1_dropout(rng):
     """TF1 tf.nn.dropout with keep_prob fed by a PlaceholderWithDefault of 1.0."""
     x = v1.placeholder(tf.float32, [1, 16], name="input")
@@ -207,7 +222,7 @@ grouped_conv.frozen = True   # returns (graph_def, inputs, output) instead of bu
 GRAPHS = {f.__name__: f for f in (
     sub_from_constant, matmul_transpose_b, dilated_conv, clamps, stored_inline, generic_math,
     gelu_erf, mish_and_hard_sigmoid, batch_norms, tf1_dropout, flatten_from_input, residual_dense,
-    residual_scale, strided_slices, layer_norm_2d, grouped_conv)}
+    residual_scale, strided_slices, layer_norm_2d, grouped_conv, arithmetic_identities)}
 
 
 def _inline_values(graph_def) -> None:
