@@ -164,6 +164,19 @@ def test_cli_rewrite_writes_both_forms_and_validates(tmp_path):
     assert "OpenCV 5." in result.stdout
 
 
+def test_rewrite_needs_neither_tensorflow_nor_opencv():
+    import subprocess
+
+    code = ("import sys; from graphtool.targets.opencv import rewrite_for_opencv; "
+            f"rewrite_for_opencv({str(FIXTURES / 'tf1_phase.tf1.pb')!r}, sys.argv[1], "
+            "pbtxt=sys.argv[1] + 'txt'); print('tensorflow' in sys.modules, 'cv2' in sys.modules)")
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        out = subprocess.run([sys.executable, "-c", code, os.path.join(folder, "out.pb")],
+                             capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
 def test_stages_run_in_the_documented_order():
     """(The rule tests of every file under rules/ run in tests/test_rule_files.py.)"""
     from graphtool.rewrite import load_rules
