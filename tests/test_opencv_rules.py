@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -67,9 +68,14 @@ class _Runs:
         self.rewritten: dict[Path, object] = {}
         self.futures: dict[tuple, object] = {}
         self.pool = ThreadPoolExecutor(PARALLEL_RUNS)
+        self.lock = threading.Lock()   # one rewrite per graph, however many runs need it
 
     def rewrite(self, path: Path):
         """(out.pb, out.pbtxt, RewriteResult or the exception that stopped it)."""
+        with self.lock:
+            return self._rewrite(path)
+
+    def _rewrite(self, path: Path):
         if path not in self.rewritten:
             from graphtool.targets.opencv import rewrite_for_opencv
 
