@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # noqa: E402 - a real dependency: missing it fails
 
 import graphtool  # noqa: E402
 from graphtool import ops  # noqa: E402
