@@ -18,9 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from graphtool import ops
-from graphtool.analysis.shapes import data_order, infer_shapes, node_context, split_input
+from graphtool.analysis.shapes import data_order, infer_shapes, node_context
 from graphtool.dtypes import DType, to_numpy
 from graphtool.errors import GraphtoolError
+from graphtool.graph import split_ref
 from graphtool.ops.evaluate import kernel_arguments, run_kernel
 from graphtool.tensors import has_typed_values, shape_proto
 
@@ -43,7 +44,7 @@ class _Folder:
         self.graph = graph
         self.max_bytes = max_bytes
         self.shapes = shapes
-        self.outputs = {split_input(o)[0] for o in graph.outputs}
+        self.outputs = {split_ref(o)[0] for o in graph.outputs}
         self.constants = {n.name for n in graph.nodes if _is_constant(n.op)}
         self.log: list[dict] = []
 
@@ -62,7 +63,7 @@ class _Folder:
         for index, text in enumerate(node.proto.input):
             if text.startswith("^"):
                 break
-            producer, port = split_input(text)
+            producer, port = split_ref(text)
             if port == 0 and producer in self.constants:
                 continue
             if entry.reads_value(index) or not self.shapes[text].fully_known:
@@ -75,7 +76,7 @@ class _Folder:
         ports = set()
         for user in self.graph.consumers(node.name):
             for text in user.data_inputs:
-                producer, port = split_input(text)
+                producer, port = split_ref(text)
                 if producer == node.name:
                     ports.add(port)
         return sorted(ports)
@@ -124,7 +125,7 @@ class _Folder:
 
     def _stored_input(self, node, info):
         """The Const feeding input 0, when its stored bytes can be reused as they are."""
-        producer, port = split_input(node.proto.input[0])
+        producer, port = split_ref(node.proto.input[0])
         if port != 0 or producer not in self.constants or not info.fully_known:
             return None
         source = self.graph.node(producer)
@@ -138,7 +139,7 @@ class _Folder:
         """Run the kernel on the values of the node's inputs; None when they are not known."""
         inputs, sources = [], []
         for index, text in enumerate(node.data_inputs):
-            producer, port = split_input(text)
+            producer, port = split_ref(text)
             info = self.shapes[text]
             source = None
             if info.value is None and entry.reads_value(index):
@@ -239,7 +240,7 @@ def _split_inputs(inputs) -> tuple[list[str], list[str]]:
         if text.startswith("^"):
             controls.append(text)
         else:
-            producers[split_input(text)[0]] = None
+            producers[split_ref(text)[0]] = None
     return list(producers), controls
 
 

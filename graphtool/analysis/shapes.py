@@ -16,6 +16,7 @@ import numpy as np
 
 from graphtool import ops
 from graphtool.errors import GraphtoolError, did_you_mean
+from graphtool.graph import split_ref
 from graphtool.ops.context import UNKNOWN, VALUE_LIMIT, Ctx, TensorInfo, format_shape
 from graphtool.ops.evaluate import infer_node
 
@@ -41,7 +42,7 @@ class Shapes(Mapping):
 
     # -- lookups ---------------------------------------------------------------------
     def __getitem__(self, tensor: str) -> TensorInfo:
-        name, port = split_input(str(tensor))
+        name, port = split_ref(str(tensor))
         if name.startswith("^") or self._graph.get(name) is None and name not in self._table:
             raise KeyError(tensor)
         outputs = self._outputs(name)
@@ -127,7 +128,7 @@ class Shapes(Mapping):
         for text in node.proto.input:
             if text.startswith("^"):
                 break
-            producer, port = split_input(text)
+            producer, port = split_ref(text)
             produced = table.get(producer, _UNKNOWN_OUTPUTS)
             inputs.append(produced[port] if port < len(produced) else UNKNOWN)
         op = node.op
@@ -145,7 +146,7 @@ def _data_producers(node) -> list[str]:
     for text in node.proto.input:
         if text.startswith("^"):
             break
-        producers.append(split_input(text)[0])
+        producers.append(split_ref(text)[0])
     return producers
 
 
@@ -163,7 +164,7 @@ def _pinned_shapes(graph, input_shapes) -> dict[str, tuple | None]:
     names = {n.name for n in graph.inputs}
     pinned = {}
     for key, shape in dict(input_shapes).items():
-        name = split_input(str(key))[0]
+        name = split_ref(str(key))[0]
         if name not in names:
             raise GraphtoolError(f"input shape given for {name!r}, which is not a graph input"
                                  + did_you_mean(name, names))
@@ -175,14 +176,6 @@ def _pinned_shapes(graph, input_shapes) -> dict[str, tuple | None]:
                                      "sizes; use e.g. [1, 224, 224, 3]") from None
         pinned[name] = shape
     return pinned
-
-
-def split_input(text: str) -> tuple[str, int]:
-    """(producer, port) of a data input string; a fast ``parse_ref`` for hot loops."""
-    head, sep, tail = text.rpartition(":")
-    if sep and tail.isdigit():
-        return head, int(tail)
-    return text, 0
 
 
 def data_order(graph) -> list:

@@ -16,19 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import permutations
 
+from graphtool.graph import split_ref
 from graphtool.lang.capture import Capture
 from graphtool.lang.computed import Scope
 from graphtool.match.pattern import Pattern, PatternNode
 
 DEFAULT_MAX_STEPS = 20000
-
-
-def _split(tensor: str) -> tuple[str, int]:
-    """'a' -> ('a', 0), 'a:2' -> ('a', 2)."""
-    head, sep, tail = tensor.rpartition(":")
-    if sep and tail.isdigit():
-        return head, int(tail)
-    return tensor, 0
 
 
 def _canonical(tensor: str) -> str:
@@ -174,7 +167,7 @@ class Matcher:
             for consumer in self.graph.consumers(gname):
                 if consumer.name in matched:
                     continue
-                data_use = any(_split(i)[0] == gname for i in consumer.data_inputs)
+                data_use = any(split_ref(i)[0] == gname for i in consumer.data_inputs)
                 if not data_use and self.control != "forbid":
                     continue  # the replacement re-points (keep) or drops (drop) control edges
                 edge = "" if data_use else " (control edge)"
@@ -220,7 +213,7 @@ class Matcher:
         if name is None:
             yield
             return
-        producer, port = _split(tensor)
+        producer, port = split_ref(tensor)
         if ref.port is not None and port != ref.port:
             self._fail(name, f"input {tensor!r} is output {port}, the pattern wants :{ref.port}")
             return
