@@ -32,15 +32,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from graphtool.convert import convert
-    from graphtool.errors import GraphtoolError
-    from graphtool.freeze.shapes import parse_input_shape
+    from graphtool.options import parse_input_shapes
 
-    shapes = {}
-    for text in args.input_shape:
-        name, dims = parse_input_shape(text)
-        if name in shapes:
-            raise GraphtoolError(f"--input-shape given twice for {name!r}")
-        shapes[name] = dims
+    shapes = parse_input_shapes(args.input_shape)
     result = convert(args.model, args.output, input_shapes=shapes,
                      custom_objects=args.custom_objects, rules=args.rules or None,
                      opencv_python=args.opencv_python or None, progress=not args.quiet)

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from graphtool.freeze import freeze
-    from graphtool.freeze.shapes import parse_input_shapes
+    from graphtool.options import parse_input_shapes
 
     shapes = parse_input_shapes(args.input_shape)
     sidecar = freeze(args.model, args.output, builder=args.builder, signature=args.signature,

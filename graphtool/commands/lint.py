@@ -21,10 +21,11 @@ def run(args) -> int:
 
     from graphtool.lint import format_findings, lint
     from graphtool.load import load
-    from graphtool.validate.signature import parse_shape_option, sidecar_path
+    from graphtool.options import parse_input_shapes
+    from graphtool.validate.signature import sidecar_path
 
     graph = load(args.graph)
-    shapes = dict(parse_shape_option(text) for text in args.input_shape)
+    shapes = parse_input_shapes(args.input_shape)
     if not shapes and os.path.exists(sidecar_path(args.graph)):
         from graphtool.validate.signature import read_signature
         signature = read_signature(graph, args.graph)

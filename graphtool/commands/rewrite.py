@@ -46,8 +46,8 @@ def add_arguments(parser) -> None:
 
 
 def input_shapes(options) -> dict:
-    from graphtool.validate.signature import parse_shape_option
-    return dict(parse_shape_option(text) for text in options)
+    from graphtool.options import parse_input_shapes
+    return parse_input_shapes(options)
 
 
 def run(args) -> int:

@@ -49,9 +49,9 @@ def run(args) -> int:
     from graphtool.validate import validate
     from graphtool.validate.compare import DEFAULT_ATOL, DEFAULT_RTOL
     from graphtool.validate.feeds import DEFAULT_SEED
-    from graphtool.validate.signature import parse_shape_option
+    from graphtool.options import parse_input_shapes
 
-    shapes = dict(parse_shape_option(text) for text in args.input_shape)
+    shapes = parse_input_shapes(args.input_shape)
     report = validate(
         args.reference, args.candidate, pbtxt=args.pbtxt, input_file=args.input,
         reference_data=args.reference_data, sidecar=args.sidecar, input_shapes=shapes,

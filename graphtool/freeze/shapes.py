@@ -8,30 +8,6 @@ from __future__ import annotations
 from graphtool.errors import GraphtoolError, did_you_mean
 
 
-def parse_input_shape(text: str) -> tuple[str, list[int]]:
-    """Parse one `NAME=1,224,224,3` option value."""
-    name, sep, dims = text.rpartition("=")
-    try:
-        shape = [int(d) for d in dims.split(",")] if sep and name and dims else None
-    except ValueError:
-        shape = None
-    if shape is None or any(d < 1 for d in shape):
-        raise GraphtoolError(
-            f"bad --input-shape {text!r}: write NAME=D0,D1,... with positive integers, e.g. input_1=1,224,224,3")
-    return name, shape
-
-
-def parse_input_shapes(texts: list[str]) -> dict[str, list[int]]:
-    """Parse repeated `--input-shape` values into {name: shape}; a name given twice is an error."""
-    shapes: dict[str, list[int]] = {}
-    for text in texts:
-        name, shape = parse_input_shape(text)
-        if name in shapes:
-            raise GraphtoolError(f"--input-shape given twice for {name!r}")
-        shapes[name] = shape
-    return shapes
-
-
 def resolve_shapes(inputs: list[tuple[str, list | None]], overrides: dict[str, list[int]],
                    path: str) -> list[list[int]]:
     """Known shape for each (name, dims-with-None) input, or one error listing what is open."""

@@ -128,14 +128,6 @@ def _apply_shapes(signature: Signature, shapes: dict) -> None:
 
 def parse_shape_option(text: str) -> tuple[str, tuple[int, ...]]:
     """'input_1=1,224,224,3' (or 1x224x224x3) -> ('input_1', (1, 224, 224, 3))."""
-    name, sep, dims = text.rpartition("=")
-    if not sep or not name:
-        raise GraphtoolError(f"--input-shape {text!r}: write NAME=dims, e.g. input_1=1,224,224,3")
-    try:
-        shape = tuple(int(d) for d in dims.replace("x", ",").split(",") if d.strip())
-    except ValueError:
-        raise GraphtoolError(f"--input-shape {text!r}: dims must be integers, e.g. "
-                             f"{name}=1,224,224,3") from None
-    if any(d <= 0 for d in shape):
-        raise GraphtoolError(f"--input-shape {text!r}: every dimension must be positive")
-    return name, shape
+    from graphtool.options import parse_input_shape
+    name, shape = parse_input_shape(text)
+    return name, tuple(shape)
