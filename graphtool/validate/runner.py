@@ -7,6 +7,7 @@ comes back here as an ``OpenCVResult`` - graphtool itself never goes down.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -103,18 +104,32 @@ def run_opencv(pb, inputs: dict, outputs, *, pbtxt=None, python: str | None = No
         return result
 
 
+# exec failures that say nothing about the interpreter: the same call can succeed a
+# moment later (seen: EFAULT when several validations start children at once).
+_TRANSIENT_SPAWN_ERRORS = (errno.EFAULT, errno.EAGAIN, errno.ENOMEM, errno.EINTR)
+
+
+def _start(python: str, job: str, log):
+    """Start the worker; transient exec failures are retried, a bad interpreter is an error."""
+    for attempt in range(3):
+        try:
+            return subprocess.Popen([python, WORKER, job], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        except OSError as exc:
+            if exc.errno in _TRANSIENT_SPAWN_ERRORS and attempt < 2:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise GraphtoolError(f"cannot start the OpenCV interpreter {python}: {exc.strerror}; "
+                                 f"pass --opencv-python or set {PYTHON_ENV} to a Python that "
+                                 "has cv2") from None
+
+
 def _spawn(python: str, job: str, timeout: float) -> tuple[int | None, bool, str]:
     """Run the worker; returns (exit code or -signal, whether it was killed for time, its log)."""
     log_path = os.path.join(job, "log.txt")
     with open(log_path, "wb") as log:
-        try:
-            proc = subprocess.Popen([python, WORKER, job], stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        except OSError as exc:
-            raise GraphtoolError(f"cannot start the OpenCV interpreter {python}: {exc.strerror}; "
-                                 f"pass --opencv-python or set {PYTHON_ENV} to a Python that "
-                                 "has cv2") from None
+        proc = _start(python, job, log)
         timed_out = False
         try:
             proc.wait(timeout=timeout)
