@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphtool.errors import GraphtoolError
+from graphtool.gcpause import paused_gc
 from graphtool.graph import parse_ref
 from graphtool.match.matcher import Matcher
 from graphtool.rewrite.actions import ActionContext, run_action
@@ -48,6 +49,11 @@ def rewrite(graph, rules, *, log=None, input_shapes: dict | None = None,
     appended) or a file object.  ``input_shapes`` maps Placeholder names to
     dims for the actions that need them (set_input_shape, fold_constants).
     """
+    with paused_gc():
+        return _rewrite(graph, rules, log, input_shapes, max_passes)
+
+
+def _rewrite(graph, rules, log, input_shapes, max_passes) -> RewriteResult:
     started = time.perf_counter()
     work = graph.copy()
     work.outputs = work.outputs  # pin: the outputs before the rewrite stay the outputs
