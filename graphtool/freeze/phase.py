@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from graphtool.freeze.tensors import data_ref, split_ref
 
+# The ops prune_known_branches resolves: a graph without them has nothing to prune.
+BRANCH_OPS = frozenset({"Switch", "Merge"})
+
 
 def is_phase_placeholder(node) -> bool:
     """A scalar boolean (PlaceholderWithDefault or Placeholder): a learning-phase switch."""

@@ -14,6 +14,12 @@ from graphtool.graph import parse_ref
 from graphtool.tensors import shape_of
 
 
+def holds_constant(msg) -> bool:
+    """Whether a NodeDef holds a constant tensor: a ``value`` tensor attr, no data inputs."""
+    return ("value" in msg.attr and msg.attr["value"].WhichOneof("value") == "tensor"
+            and not any(not i.startswith("^") for i in msg.input))
+
+
 class Capture:
     """Output ``tensor`` (``name`` or ``name:port``) of the graph, bound to capture ``name``."""
 
@@ -39,9 +45,7 @@ class Capture:
     @property
     def is_const(self) -> bool:
         """Whether the node holds a constant tensor (a ``value`` attr and no data inputs)."""
-        msg = self.node.proto
-        return ("value" in msg.attr and msg.attr["value"].WhichOneof("value") == "tensor"
-                and not any(not i.startswith("^") for i in msg.input))
+        return holds_constant(self.node.proto)
 
     @property
     def value(self) -> np.ndarray:

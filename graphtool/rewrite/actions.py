@@ -26,6 +26,9 @@ class ActionContext:
     """What an action may need beyond the graph."""
     input_shapes: dict = field(default_factory=dict)   # Placeholder name -> list of dims
     stage: str = "main"
+    # Shared by every stage of one rewrite: results an action may reuse in a later stage
+    # (keyed by the action's own name), e.g. static shapes that rewrites cannot change.
+    memo: dict = field(default_factory=dict)
 
 
 def register_action(name: str):

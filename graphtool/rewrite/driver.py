@@ -62,9 +62,10 @@ def _rewrite(graph, rules, log, input_shapes, max_passes) -> RewriteResult:
     fired: Counter = Counter()
     passes: dict[str, int] = {}
     nodes_before = len(work)
+    memo: dict = {}
     for stage in rules.stages:
         run = _StageRun(work, stage, outputs, entries, fired,
-                        ActionContext(dict(input_shapes or {}), stage.name),
+                        ActionContext(dict(input_shapes or {}), stage.name, memo),
                         stage.max_passes or max_passes)
         passes[stage.name] = run.run()
     try:

@@ -13,6 +13,7 @@ import numpy as np
 from graphtool.attrs import Shape
 from graphtool.dtypes import as_dtype
 from graphtool.errors import GraphtoolError
+from graphtool.lang.capture import holds_constant
 from graphtool.lang.functions import register_function, value_of
 from graphtool.rewrite.actions import register_action
 
@@ -25,8 +26,10 @@ def resolve_constant_switches(graph, ctx):
     TF1 graphs route dropout and batch norm through tf.cond on a learning-phase
     flag; once that flag is its default Const, only the inference branch is live.
     """
-    from graphtool.freeze.phase import prune_known_branches
+    from graphtool.freeze.phase import BRANCH_OPS, prune_known_branches
 
+    if not any(node.op in BRANCH_OPS for node in graph.nodes):
+        return {"removed": [], "changed": []}
     graph_def = _wiring(graph)
     before = {n.name: list(n.input) for n in graph_def.node}
     prune_known_branches(graph_def)
@@ -46,23 +49,50 @@ def resolve_constant_switches(graph, ctx):
     return {"removed": gone, "changed": changed}
 
 
+_SHAPES_ATTR = "_output_shapes"
+
+
 @register_action("annotate_output_shapes")
 def annotate_output_shapes(graph, ctx):
     """Record every fully known static shape in ``_output_shapes``, so ``shape(x)`` works.
 
     Rules that permute weights or check broadcasting need the shapes of
     computed tensors; nodes created later have none, so rules needing a shape
-    simply do not fire on them.
+    simply do not fire on them.  Constants need no annotation: ``shape(c)``
+    reads their tensor.
+
+    Incremental: rewrites keep every tensor's value, so a shape once fully
+    known stays true for as long as the same node exists.  Those shapes are
+    remembered across the stages of a rewrite (``ctx.memo``), and a later run
+    only infers the nodes created or still unknown since, and writes the attr
+    only where it is missing.
     """
     from graphtool.analysis.shapes import infer_shapes
 
-    shapes = infer_shapes(graph, ctx.input_shapes)
+    known = ctx.memo.setdefault(_SHAPES_ATTR, {})  # name -> (Node, infos), fully known only
+    shapes = infer_shapes(graph, ctx.input_shapes, lazy=True)
+    for name, (node, infos) in list(known.items()):
+        if graph.get(name) is node:  # the same node (a new one may have taken a freed name)
+            shapes.set_outputs(name, infos)
+        else:
+            del known[name]
     changed = []
-    for node in graph.nodes:
-        infos = shapes.outputs(node)
-        if infos and all(i.fully_known for i in infos):
-            node.set_attr("_output_shapes", [Shape(tuple(i.shape)) for i in infos], "list")
-            changed.append(node.name)
+    with np.errstate(all="ignore"):
+        for node in graph.nodes:
+            if holds_constant(node.proto):
+                continue  # shape(c) of a constant reads its tensor
+            name = node.name
+            if name in known:
+                infos = known[name][1]
+                if _SHAPES_ATTR in node.proto.attr:
+                    continue  # written by an earlier run, or copied by the rule that rebuilt it
+            else:
+                infos = shapes.outputs(node)
+                if not infos or not all(i.fully_known for i in infos):
+                    continue
+                known[name] = (node, infos)  # (an attr from the input graph is overwritten)
+            node.set_attr(_SHAPES_ATTR, [Shape(tuple(i.shape)) for i in infos], "list")
+            changed.append(name)
     return {"changed": changed}
 
 
