@@ -1,19 +1,34 @@
 """Constant folding without TensorFlow: replace computable nodes by Consts.
 
 A node is folded when its op has a numpy kernel (``graphtool.ops``) and every
-data input is a Const or has a value known from static shapes (``Shape`` of a
-tensor of known shape, ...).  The result is written as a Const with
-``tensor_content`` (the only form OpenCV reads) under the folded node's own
-name, so its consumers stay wired; a multi-output node becomes one Const per
-used output (``<name>/out_<port>``).  Consts that fed only folded nodes are
-removed.  Stateful and random ops, inputs and unknown ops are never folded, and
-no tensor larger than ``max_bytes`` is materialised.
+data input is a Const, a folded node, or (for inputs whose value the op does not
+read) has a fully known static shape.  Stateful and random ops, inputs and
+unknown ops are never folded, and no tensor larger than ``max_bytes`` is
+materialised.
 
-Control inputs: the new Const keeps the folded node's control inputs and those
-of the Consts it replaces.  Frozen inference graphs carry no control flow
-(freeze removes it), so no extra anchors are added for shape-only inputs.
+It runs in two passes, so a chain such as a Keras 3 batch norm
+(``Identity -> Reshape -> AddV2 -> Rsqrt -> Mul``) costs one Const, not one per
+step:
+
+1. plan: in data order, compute the value of every foldable node (numpy arrays;
+   pass-throughs of a Const's stored bytes, like Identity and Reshape, stay
+   references to those bytes);
+2. rewrite: a folded node that something unfolded still reads (or a graph
+   output) becomes a Const with ``tensor_content`` (the only form OpenCV reads)
+   under its own name, so its consumers stay wired; a multi-output node becomes
+   one Const per used output (``<name>/out_<port>``).  Folded nodes and Consts
+   that only folded nodes read are removed in one batch.  A Const whose bytes a
+   surviving pass-through reuses moves under the new name instead of being
+   copied.
+
+Control inputs: a new Const keeps the folded node's control inputs and those of
+every node removed upstream of it (what it replaces waited for them).  Frozen
+inference graphs carry no control flow (freeze removes it), so no extra anchors
+are added for shape-only inputs.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,65 +36,119 @@ from graphtool import ops
 from graphtool.analysis.shapes import data_order, infer_shapes, node_context
 from graphtool.dtypes import DType, to_numpy
 from graphtool.errors import GraphtoolError
+from graphtool.gcpause import paused_gc
 from graphtool.graph import split_ref
-from graphtool.ops.evaluate import kernel_arguments, run_kernel
-from graphtool.tensors import has_typed_values, shape_proto
+from graphtool.ops.context import TensorInfo
+from graphtool.ops.evaluate import normalize_outputs, placeholder_array, run_kernel, settle
+from graphtool.tensors import has_typed_values, to_array, write_array
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 _ITEMSIZE: dict = {}
 
 
 def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=None) -> list[dict]:
-    """Fold every foldable node of ``graph`` in place; returns one log entry per Const
-    written: ``{"node", "op", "shape", "dtype"}`` (+ ``"from"`` for multi-output nodes)."""
+    """Fold every foldable node of ``graph`` in place; returns one log entry per folded
+    value, in data order: ``{"node", "op", "shape", "dtype"}`` (+ ``"from"`` for the
+    per-output Consts of a multi-output node).  Entries of folded nodes that only
+    other folded nodes read name nodes that are gone afterwards."""
     if max_bytes is None or int(max_bytes) < 0:
         raise GraphtoolError(f"max_bytes must be a size in bytes >= 0, got {max_bytes!r}")
     shapes = infer_shapes(graph, input_shapes, lazy=True)
-    with np.errstate(all="ignore"):
-        return _Folder(graph, int(max_bytes), shapes).run()
+    with np.errstate(all="ignore"), paused_gc():
+        planner = _Planner(graph, int(max_bytes), shapes)
+        folds = planner.run()
+        return _Rewriter(graph, folds, planner.constants, planner.outputs).run()
 
 
-class _Folder:
+class _Stored(NamedTuple):
+    """A value that is a Const's stored bytes as they are, viewed with ``shape``."""
+    source: object  # the Const Node
+    shape: tuple
+
+    def array(self) -> np.ndarray:
+        return to_array(self.source.proto.attr["value"].tensor).reshape(self.shape)
+
+
+class _Fold(NamedTuple):
+    """One folded node: its outputs and how it was wired."""
+    node: object
+    op: str
+    infos: list        # TensorInfo per output (small values filled in)
+    values: list       # per output: ndarray, _Stored, or None for outputs nobody reads
+    ports: list        # the outputs something reads
+    producers: list    # distinct data producer names
+    controls: list     # control input names
+    users: list        # nodes reading it (data or control)
+
+
+# -- pass 1: values ------------------------------------------------------------------------
+class _Planner:
     def __init__(self, graph, max_bytes: int, shapes):
         self.graph = graph
         self.max_bytes = max_bytes
         self.shapes = shapes
+        self.limit = shapes.value_limit
         self.outputs = {split_ref(o)[0] for o in graph.outputs}
-        self.constants = {n.name for n in graph.nodes if _is_constant(n.op)}
-        self.log: list[dict] = []
+        self.constants: dict = {}  # name -> Node, for nodes of constant ops (Const)
+        self.folds: dict[str, _Fold] = {}
 
-    def run(self) -> list[dict]:
+    def run(self) -> dict[str, _Fold]:
+        table = ops.OPS
         for node in data_order(self.graph):
-            if not node.alive:
+            entry = table.get(node.op)
+            if entry is None:
                 continue
-            entry = ops.get(node.op)
-            if entry is not None and entry.foldable and self._inputs_known(node, entry):
-                self._fold(node, entry)
-        return self.log
+            if entry.constant:
+                self.constants[node.name] = node
+            elif entry.foldable:
+                self._try(node, entry)
+        return self.folds
 
-    def _inputs_known(self, node, entry) -> bool:
-        """Cheap first test, before any shape is computed: every input the kernel reads
-        is a Const, and every other input has a fully known shape."""
-        for index, text in enumerate(node.proto.input):
+    def _known(self, producer: str, port: int) -> bool:
+        if port == 0 and producer in self.constants:
+            return True
+        fold = self.folds.get(producer)
+        return fold is not None and port < len(fold.values) and fold.values[port] is not None
+
+    def _try(self, node, entry) -> None:
+        msg = node.proto
+        name = msg.name
+        data, controls, refs = [], [], []
+        for text in msg.input:
             if text.startswith("^"):
-                break
-            producer, port = split_ref(text)
-            if port == 0 and producer in self.constants:
+                controls.append(text[1:])
                 continue
-            if entry.reads_value(index) or not self.shapes[text].fully_known:
-                return False
-        return True
+            producer, port = split_ref(text)
+            # Cheap test first, before any shape is computed: every input the kernel
+            # reads is known, every other input has a fully known shape.
+            if not self._known(producer, port) and (
+                    entry.reads_value(len(data)) or not self.shapes[text].fully_known):
+                return
+            data.append(text)
+            refs.append((producer, port))
+        users = self.graph.consumers(name)
+        if not users and name not in self.outputs:
+            return  # nothing reads it
+        inputs = [self._info(producer, port, text) for (producer, port), text in zip(refs, data)]
+        ctx = node_context(node, inputs, self.limit)
+        infos = [settle(i) for i in normalize_outputs(entry.shape(ctx))]
+        single = len(infos) == 1
+        if not single and name in self.outputs:
+            return  # its outputs would change names
+        ports = [0] if single else _used_ports(name, users)
+        if not ports or any(p >= len(infos) or not self._fits(infos[p]) for p in ports):
+            return
+        values = self._values(entry, ctx, infos, refs, ports)
+        if values is None or any(values[p] is None for p in ports):
+            return
+        infos = [self._with_small_value(info, value) for info, value in zip(infos, values)]
+        self.shapes.set_outputs(name, infos)
+        self.folds[name] = _Fold(node, msg.op, infos, values, ports, list(dict.fromkeys(
+            p for p, _ in refs)), controls, users)
 
-    # -- deciding ----------------------------------------------------------------
-    def _used_ports(self, node) -> list[int]:
-        """Data output ports that something reads (scans consumers: multi-output nodes only)."""
-        ports = set()
-        for user in self.graph.consumers(node.name):
-            for text in user.data_inputs:
-                producer, port = split_ref(text)
-                if producer == node.name:
-                    ports.add(port)
-        return sorted(ports)
+    def _info(self, producer: str, port: int, text: str) -> TensorInfo:
+        fold = self.folds.get(producer)
+        return fold.infos[port] if fold is not None else self.shapes[text]
 
     def _fits(self, info) -> bool:
         if info.size is None or info.dtype is None:
@@ -92,169 +161,203 @@ class _Folder:
                 return False
         return info.size * itemsize <= self.max_bytes
 
-    def _fold(self, node, entry) -> None:
-        if node.name not in self.outputs and not self.graph.consumers(node.name):
-            return  # nothing reads it
-        infos = self.shapes.outputs(node)
-        if len(infos) != 1 and node.name in self.outputs:
-            return  # its outputs would change names
-        wanted = [0] if len(infos) == 1 else self._used_ports(node)
-        if not wanted or any(p >= len(infos) or not self._fits(infos[p]) for p in wanted):
-            return
-        values = [info.value for info in infos]
-        if len(infos) == 1 and values[0] is None and entry.keeps_bytes:
-            source = self._stored_input(node, infos[0])
-            if source is not None and self._sole_reader(source, node):
-                self._adopt(node, source, infos[0])
-                return
-            if source is not None:
-                tensor = source.proto.attr["value"].tensor
-                self._replace_in_place(node, infos[0], lambda: _store_copy(node, tensor, infos[0]))
-                return
-        if any(values[p] is None for p in wanted):
-            computed = self._compute(node, entry, infos)
-            if computed is None:
-                return
-            values = computed
-        if any(values[p] is None for p in wanted):
-            return
-        if len(infos) == 1:
-            self._replace_in_place(node, infos[0], lambda: node.set_tensor(values[0]))
-        else:
-            self._replace_ports(node, {p: values[p] for p in wanted}, infos)
-
-    def _stored_input(self, node, info):
-        """The Const feeding input 0, when its stored bytes can be reused as they are."""
-        producer, port = split_ref(node.proto.input[0])
-        if port != 0 or producer not in self.constants or not info.fully_known:
-            return None
-        source = self.graph.node(producer)
-        tensor = source.proto.attr["value"].tensor
-        if info.dtype is None or tensor.dtype != int(info.dtype) or has_typed_values(tensor) \
-                or info.dtype == DType.string:
-            return None
-        return source
-
-    def _compute(self, node, entry, infos):
-        """Run the kernel on the values of the node's inputs; None when they are not known."""
-        inputs, sources = [], []
-        for index, text in enumerate(node.data_inputs):
-            producer, port = split_ref(text)
-            info = self.shapes[text]
-            source = None
-            if info.value is None and entry.reads_value(index):
-                if port != 0 or producer not in self.constants:
-                    return None  # decided before decoding any (possibly big) constant
-                source = self.graph.node(producer)
-            inputs.append(info)
-            sources.append(source)
-        values = [info.value if source is None else ops.get(source.op).kernel(
-            node_context(source, [])) for info, source in zip(inputs, sources)]
-        ctx = node_context(node, inputs, value_limit=2**62)
-        args = kernel_arguments(entry, ctx, values)
-        if args is None:
-            return None
+    def _values(self, entry, ctx, infos, refs, ports) -> list | None:
+        if len(infos) == 1 and entry.keeps_bytes:
+            info, source = infos[0], ctx.inputs[0]
+            if info.fully_known and info.dtype is not None and info.dtype == source.dtype:
+                value = self._value(*refs[0], stored=True)
+                if isinstance(value, _Stored):
+                    return [_Stored(value.source, info.shape)]
+                return [value.reshape(info.shape)]
+        if all(infos[p].value is not None for p in ports):
+            return [info.value for info in infos]  # the shape function knew them
+        args = []
+        for index, info in enumerate(ctx.inputs):
+            value = self._value(*refs[index]) if entry.reads_value(index) \
+                else placeholder_array(info)
+            if value is None:
+                return None
+            args.append(value)
         return run_kernel(entry, ctx, args, infos)
 
-    # -- rewriting -----------------------------------------------------------------
-    def _replace_in_place(self, node, info, store) -> None:
-        """Turn ``node`` into a Const; ``store()`` writes its value."""
-        msg = node.proto
-        producers, controls = _split_inputs(msg.input)
-        op = msg.op
-        msg.ClearField("attr")
-        store()
-        node.op = ops.CONST_OP
-        self.constants.add(msg.name)
-        node.set_inputs(controls)
-        self._record(msg.name, op, info)
-        self._drop_dead(node, producers)
+    def _value(self, producer: str, port: int, stored: bool = False):
+        """The value of a known input: an array (``stored``: a _Stored where it can be)."""
+        fold = self.folds.get(producer)
+        if fold is not None:
+            value = fold.values[port]
+            return value.array() if isinstance(value, _Stored) and not stored else value
+        const = self.constants[producer]
+        if stored:
+            tensor = const.proto.attr["value"].tensor
+            if tensor.dtype != DType.string and not has_typed_values(tensor):
+                return _Stored(const, None)
+        return ops.get(const.op).kernel(node_context(const, []))
 
-    def _sole_reader(self, source, node) -> bool:
-        """Whether ``node`` is the only reader of ``source`` (so its bytes can move, not copy)."""
-        return source.name not in self.outputs and {
-            n.name for n in self.graph.consumers(source.name)} == {node.name}
+    def _with_small_value(self, info: TensorInfo, value) -> TensorInfo:
+        """The info shape inference would give: values of small tensors carried along."""
+        if info.value is not None or value is None or info.size > self.limit:
+            return info
+        array = value.array() if isinstance(value, _Stored) else value
+        if array.flags.writeable:
+            array = array.view()
+            array.flags.writeable = False
+        return info._replace(value=array)
 
-    def _adopt(self, node, source, info) -> None:
-        """Fold a pass-through of a Const read only here by moving the Const under this name."""
-        producers, controls = _split_inputs(node.proto.input)
-        op = node.op
-        self.graph.adopt(node, source)
-        self.constants.discard(source.name)
-        self.constants.add(node.name)
-        node.proto.attr["value"].tensor.tensor_shape.CopyFrom(shape_proto(info.shape))
-        if controls:
-            node.set_inputs(list(node.inputs) + controls)
-        self._record(node.name, op, info)
-        self._drop_dead(node, [p for p in producers if p != source.name])
 
-    def _replace_ports(self, node, values: dict[int, np.ndarray], infos) -> None:
-        graph = self.graph
-        producers, controls = _split_inputs(node.proto.input)
-        created = []
-        for port, value in sorted(values.items()):
-            info = infos[port]._replace(value=None, partial=None)
-            const = graph.add_const(value, graph.fresh_name(f"{node.name}/out_{port}"),
-                                    dtype=info.dtype)
-            const.set_inputs(controls)
-            self.constants.add(const.name)
-            self.shapes.set_outputs(const.name, [info])
-            graph.replace_all_uses(f"{node.name}:{port}", const.name)
-            created.append(const)
-            self._record(const.name, node.op, info, source=node.name)
-        for user in graph.consumers(node.name):  # control edges left on the old node
-            user.set_inputs([("^" + created[0].name) if t == "^" + node.name else t
-                             for t in user.inputs])
-        graph.remove(node)
-        self.constants.discard(node.name)
-        for const in created:
-            self._drop_dead(const, producers)
+def _used_ports(name: str, users) -> list[int]:
+    """Data output ports of ``name`` that ``users`` read (multi-output nodes only)."""
+    ports = set()
+    for user in users:
+        for text in user.proto.input:
+            if not text.startswith("^"):
+                producer, port = split_ref(text)
+                if producer == name:
+                    ports.add(port)
+    return sorted(ports)
 
-    def _drop_dead(self, node, producers: list[str]) -> None:
-        """Remove Consts that fed the folded node and feed nothing else now."""
-        inherited = []
-        for name in producers:
-            source = self.graph.get(name)
-            if source is None or not source.alive or name in self.outputs:
+
+# -- pass 2: rewriting -------------------------------------------------------------------
+class _Rewriter:
+    def __init__(self, graph, folds: dict[str, _Fold], constants: dict, outputs: set):
+        self.graph = graph
+        self.folds = folds
+        self.constants = constants
+        self.outputs = outputs
+        self.renamed: dict[str, str] = {}  # multi-output node -> its first new Const
+
+    def run(self) -> list[dict]:
+        if not self.folds:
+            return []
+        dead = self._dead()
+        controls = self._controls(dead)
+        created = self._split_multi_output(controls)
+        doomed = [c for consts in created.values() for c in consts if self._unread(c.name)]
+        adopters, donors = [], set()
+        for name, fold in self.folds.items():
+            if name in dead or len(fold.infos) != 1:
                 continue
-            if name not in self.constants or self.graph.consumers(name):
+            value, node = fold.values[0], fold.node
+            if isinstance(value, _Stored) and value.source.name in dead \
+                    and value.source.name not in donors:
+                donors.add(value.source.name)
+                adopters.append((fold, value.source))
+                node.set_inputs([])
                 continue
-            inherited += [c for c in source.control_inputs if c != node.name]
-            self.graph.remove(source)
-            self.constants.discard(name)
-        for control in dict.fromkeys(inherited):
-            if self.graph.get(control) is not None:
-                node.add_control_input(control)
+            msg = node.proto
+            msg.ClearField("attr")
+            tensor = msg.attr["value"].tensor
+            if isinstance(value, _Stored):  # copy the stored bytes under the new shape
+                tensor.CopyFrom(value.source.proto.attr["value"].tensor)
+                del tensor.tensor_shape.dim[:]
+                for size in value.shape:
+                    tensor.tensor_shape.dim.add(size=size)
+            else:
+                write_array(tensor, value, fold.infos[0].dtype)
+            msg.attr["dtype"].type = tensor.dtype
+            node.op = ops.CONST_OP
+            node.set_inputs(self._control_refs(controls[name]))
+        for name in dead:
+            if name not in donors:
+                fold = self.folds.get(name)
+                doomed.append(fold.node if fold is not None else self.constants[name])
+        self.graph.remove(doomed)
+        for fold, donor in adopters:
+            self._adopt(fold, donor, controls[fold.node.name])
+        return self._log(created)
 
-    def _record(self, name: str, op: str, info, source: str | None = None) -> None:
-        entry = {"node": name, "op": op, "shape": list(info.shape), "dtype": str(info.dtype)}
-        if source is not None:
-            entry["from"] = source
-        self.log.append(entry)
+    def _unread(self, name: str, users=None) -> bool:
+        """Whether only folded nodes read ``name``, and through data edges only."""
+        folds = self.folds
+        for user in self.graph.consumers(name) if users is None else users:
+            fold = folds.get(user.name)
+            if fold is None or name in fold.controls:
+                return False
+        return name not in self.outputs
+
+    def _dead(self) -> set[str]:
+        """Folded nodes and Consts that disappear: only folded nodes read them."""
+        dead, seen = set(), set()
+        for name, fold in self.folds.items():
+            if len(fold.infos) != 1 or self._unread(name, fold.users):
+                dead.add(name)
+            for producer in fold.producers:
+                if producer in self.constants and producer not in seen:
+                    seen.add(producer)
+                    if self._unread(producer):
+                        dead.add(producer)
+        return dead
+
+    def _controls(self, dead: set[str]) -> dict[str, list[str]]:
+        """Control inputs of each folded node, plus those of the removed nodes it replaces."""
+        controls: dict[str, list[str]] = {}
+        for name, fold in self.folds.items():
+            merged = dict.fromkeys(fold.controls)
+            for producer in fold.producers:
+                if producer in dead:
+                    inherited = controls.get(producer)
+                    if inherited is None:  # a removed Const
+                        inherited = controls[producer] = list(
+                            self.constants[producer].control_inputs)
+                    merged.update((c, None) for c in inherited if c != name)
+            controls[name] = list(merged)
+        return controls
+
+    def _control_refs(self, names: list[str]) -> list[str]:
+        refs = []
+        for name in names:
+            name = self.renamed.get(name, name)
+            if self.graph.get(name) is not None:
+                refs.append("^" + name)
+        return refs
+
+    def _split_multi_output(self, controls) -> dict[str, list]:
+        """One Const per read output of each folded multi-output node; readers rewired."""
+        graph, created = self.graph, {}
+        for name, fold in self.folds.items():
+            if len(fold.infos) == 1:
+                continue
+            consts = created[name] = []
+            for port in fold.ports:
+                value = fold.values[port]
+                array = value.array() if isinstance(value, _Stored) else value
+                const = graph.add_const(array, graph.fresh_name(f"{name}/out_{port}"),
+                                        dtype=fold.infos[port].dtype)
+                graph.replace_all_uses(f"{name}:{port}", const.name)
+                consts.append(const)
+            for user in graph.consumers(name):  # control edges left on the old node
+                user.set_inputs([("^" + consts[0].name) if t == "^" + name else t
+                                 for t in user.inputs])
+            self.renamed[name] = consts[0].name
+            for const in consts:
+                const.set_inputs(self._control_refs(controls[name]))
+        return created
+
+    def _adopt(self, fold, donor, controls: list[str]) -> None:
+        """The folded pass-through takes over its source Const's NodeDef (no copy)."""
+        node = fold.node
+        inherited = list(donor.control_inputs)
+        self.graph.adopt(node, donor)
+        dims = node.proto.attr["value"].tensor.tensor_shape.dim
+        del dims[:]
+        for size in fold.infos[0].shape:
+            dims.add(size=size)
+        refs = self._control_refs(list(dict.fromkeys(inherited + controls)))
+        if refs:
+            node.set_inputs(refs)
+
+    def _log(self, created: dict) -> list[dict]:
+        log = []
+        for name, fold in self.folds.items():
+            if len(fold.infos) == 1:
+                log.append(_entry(name, fold.op, fold.infos[0]))
+                continue
+            for port, const in zip(fold.ports, created[name]):
+                log.append(dict(_entry(const.name, fold.op, fold.infos[port]), **{"from": name}))
+        return log
 
 
-def _split_inputs(inputs) -> tuple[list[str], list[str]]:
-    """(distinct data producers, control input strings) of a NodeDef's inputs."""
-    producers, controls = {}, []
-    for text in inputs:
-        if text.startswith("^"):
-            controls.append(text)
-        else:
-            producers[split_ref(text)[0]] = None
-    return list(producers), controls
-
-
-def _is_constant(op: str) -> bool:
-    entry = ops.get(op)
-    return entry is not None and entry.constant
-
-
-def _store_copy(node, tensor, info) -> None:
-    """Write a Const's stored tensor under a new shape (Identity, Reshape of a Const)."""
-    value = node.proto.attr["value"].tensor
-    value.CopyFrom(tensor)
-    value.tensor_shape.CopyFrom(shape_proto(info.shape))
-    node.proto.attr["dtype"].type = tensor.dtype
+def _entry(name: str, op: str, info) -> dict:
+    return {"node": name, "op": op, "shape": list(info.shape), "dtype": str(info.dtype)}
 
 
 __all__ = ["DEFAULT_MAX_BYTES", "fold_constants"]

@@ -77,20 +77,31 @@ def _splat(values: np.ndarray, count: int, dtype: DType) -> np.ndarray:
 
 def from_array(array, dtype=None) -> TensorProto:
     """A TensorProto holding ``array``; numeric data always goes to tensor_content."""
+    tensor = TensorProto()
+    write_array(tensor, array, dtype)
+    return tensor
+
+
+def write_array(tensor, array, dtype=None) -> DType:
+    """Fill an empty TensorProto (e.g. a NodeDef's ``value`` attr, in place, saving
+    ``from_array``'s copy) with ``array``; returns the dtype written."""
     array = np.asarray(array)
     dt = as_dtype(dtype) if dtype is not None else as_dtype(
         array.dtype if array.dtype != object and array.dtype.kind not in "SU" else DType.string)
-    tensor = TensorProto(dtype=int(dt))
-    tensor.tensor_shape.CopyFrom(shape_proto(array.shape))
+    tensor.dtype = int(dt)
+    tensor.tensor_shape.SetInParent()  # present even for a scalar, as shape_proto gives
+    dims = tensor.tensor_shape.dim
+    for size in array.shape:
+        dims.add(size=int(size))
     if dt == DType.string:
         tensor.string_val.extend(
             v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1))
-        return tensor
+        return dt
     data = np.ascontiguousarray(array, dtype=to_numpy(dt))
     if data.dtype.byteorder == ">":
         data = data.astype(data.dtype.newbyteorder("<"))
     tensor.tensor_content = data.tobytes()
-    return tensor
+    return dt
 
 
 def uses_tensor_content(tensor) -> bool:

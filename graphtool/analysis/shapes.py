@@ -40,6 +40,11 @@ class Shapes(Mapping):
         self.unknown_ops: Counter = Counter()  # op type -> node count, for ops without an entry
         self.order: list[str] = []  # node names in the order computed: producers first
 
+    @property
+    def value_limit(self) -> int:
+        """Tensors up to this many elements carry their values."""
+        return self._limit
+
     # -- lookups ---------------------------------------------------------------------
     def __getitem__(self, tensor: str) -> TensorInfo:
         name, port = split_ref(str(tensor))

@@ -153,20 +153,20 @@ def infer_node(opdef: OpDef, ctx: Ctx) -> list[TensorInfo]:
     if opdef.stateful:
         return [TensorInfo(i.dtype, i.shape) for i in infos]
     if not opdef.foldable or all(_has_value(i) for i in infos):
-        return [_settle(i) for i in infos]
+        return [settle(i) for i in infos]
     values = [info.value for info in ctx.inputs]
     args = kernel_arguments(opdef, ctx, values)
     if args is not None and _small(infos, args, ctx.value_limit):
         arrays = run_kernel(opdef, ctx, args, infos)
         if arrays is not None:
-            return [_settle(info._replace(value=_frozen(a)) if a is not None else info)
+            return [settle(info._replace(value=_frozen(a)) if a is not None else info)
                     for info, a in zip(infos, arrays)]
     elif opdef.partial:
         partials = partial_values(opdef, ctx, infos)
         if partials is not None:
             infos = [info._replace(partial=p) if p is not None and info.partial is None else info
                      for info, p in zip(infos, partials)]
-    return [_settle(i) for i in infos]
+    return [settle(i) for i in infos]
 
 
 def _has_value(info: TensorInfo) -> bool:
@@ -185,7 +185,7 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _settle(info: TensorInfo) -> TensorInfo:
+def settle(info: TensorInfo) -> TensorInfo:
     """Make value and partial agree: a fully known partial becomes a value."""
     if info.value is None and info.partial is not None and None not in info.partial \
             and info.fully_known and info.dtype is not None and info.dtype not in _NO_NUMPY:
