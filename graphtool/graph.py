@@ -67,7 +67,7 @@ def split_ref(text: str) -> tuple[str, int]:
     return text, 0
 
 
-def _producer(text: str) -> str:
+def producer_name(text: str) -> str:
     """The node name of an input string (``parse_ref(text).node``, without the tuple)."""
     if text.startswith("^"):
         return text[1:]
@@ -146,10 +146,10 @@ class Node:
 
     def input_node(self, index: int) -> "Node":
         """The node producing data input ``index``."""
-        return self._graph.node(_producer(self.data_inputs[index]))
+        return self._graph.node(producer_name(self.data_inputs[index]))
 
     def input_nodes(self) -> list["Node"]:
-        return [self._graph.node(_producer(i)) for i in self.data_inputs]
+        return [self._graph.node(producer_name(i)) for i in self.data_inputs]
 
     def set_inputs(self, inputs: Iterable[str]) -> None:
         """Replace all inputs; control inputs are moved after data inputs as TF requires."""
@@ -235,7 +235,7 @@ class Graph:
         self._gd = graph_def
         self.source = source
         self._nodes: dict[str, Node] = {}
-        self._consumers: dict[str, Counter] = {}
+        self._consumers: dict[str, dict[str, int]] = {}  # producer -> reader -> edge count
         self._order_changed = False
         self._outputs: list[str] | None = None
         duplicates = []
@@ -276,14 +276,14 @@ class Graph:
         """The node called ``name`` (a ``name:port`` or ``^name`` reference works too)."""
         node = self._nodes.get(name)
         if node is None:
-            node = self._nodes.get(_producer(name))
+            node = self._nodes.get(producer_name(name))
         if node is None:
             raise GraphtoolError(f"no node named {name!r} in the graph"
                                  + did_you_mean(name, self._nodes))
         return node
 
     def get(self, name: str) -> Node | None:
-        return self._nodes.get(name) or self._nodes.get(_producer(name))
+        return self._nodes.get(name) or self._nodes.get(producer_name(name))
 
     def nodes_by_op(self, *ops: str) -> list[Node]:
         wanted = set(ops)
@@ -298,10 +298,14 @@ class Graph:
         with a port selects the data consumers of that port only."""
         if isinstance(name, Node):
             name = name.name
-        target = parse_ref(name) if (":" in name or name.startswith("^")) else None
-        users = self._consumers.get(_producer(name), ())
-        result = [self._nodes[u] for u in users if u in self._nodes]
-        if target is not None and not target.control and _PORT.match(name):
+        nodes = self._nodes
+        if ":" not in name and not name.startswith("^"):  # a plain node name: the hot path
+            users = self._consumers.get(name)
+            return [nodes[u] for u in users if u in nodes] if users else []
+        target = parse_ref(name)
+        users = self._consumers.get(producer_name(name), ())
+        result = [nodes[u] for u in users if u in nodes]
+        if not target.control and _PORT.match(name):
             result = [n for n in result if any(
                 (r := parse_ref(i)).node == target.node and not r.control and r.port == target.port
                 for i in n._msg.input)]
@@ -402,33 +406,38 @@ class Graph:
 
     def _set_inputs(self, node: Node, inputs: list[str]) -> None:
         msg = node._check()
-        data = [i for i in inputs if not i.startswith("^")]
-        control = list(dict.fromkeys(i for i in inputs if i.startswith("^")))
+        if any(i.startswith("^") for i in inputs):
+            data = [i for i in inputs if not i.startswith("^")]
+            inputs = data + list(dict.fromkeys(i for i in inputs if i.startswith("^")))
         self._unlink(msg)
         del msg.input[:]
-        msg.input.extend(data + control)
+        msg.input.extend(inputs)
         self._link(msg)
 
     def _link(self, msg) -> None:
         """Count ``msg`` as a consumer of each of its inputs' producers."""
         consumers, name = self._consumers, msg.name
         for text in msg.input:
-            producer = _producer(text)
-            counter = consumers.get(producer)
-            if counter is None:
-                counter = consumers[producer] = Counter()
-            counter[name] += 1
+            producer = producer_name(text)
+            counts = consumers.get(producer)
+            if counts is None:
+                consumers[producer] = {name: 1}
+            else:
+                counts[name] = counts.get(name, 0) + 1
 
     def _unlink(self, msg) -> None:
         """Undo ``_link`` for the current inputs of ``msg``."""
         consumers, name = self._consumers, msg.name
         for text in msg.input:
-            counter = consumers.get(_producer(text))
-            if counter is not None and name in counter:
-                if counter[name] <= 1:
-                    del counter[name]
+            counts = consumers.get(producer_name(text))
+            if counts is not None:
+                count = counts.get(name)
+                if count is None:
+                    continue
+                if count <= 1:
+                    del counts[name]
                 else:
-                    counter[name] -= 1
+                    counts[name] = count - 1
 
     def remove(self, *nodes) -> None:
         """Remove nodes (Nodes or names).  Refused while nodes outside the set still use them."""
@@ -451,7 +460,7 @@ class Graph:
             self._consumers.pop(name, None)
             node._alive = False
         if self._outputs is not None:
-            self._outputs = [o for o in self._outputs if _producer(o) not in doomed]
+            self._outputs = [o for o in self._outputs if producer_name(o) not in doomed]
         self._order_changed = True
 
     def replace_all_uses(self, old: str, new: str) -> int:
@@ -462,20 +471,20 @@ class Graph:
         ``new``'s producer are left alone.
         """
         old_ref, new_ref = parse_ref(str(old)), parse_ref(str(new))
+        # The spellings of the old tensor, and what each becomes.
+        data_forms = ({old_ref.node, old_ref.node + ":0"} if old_ref.port == 0
+                      else {f"{old_ref.node}:{old_ref.port}"})
+        new_data = str(new_ref._replace(control=False))
+        control_form = "^" + old_ref.node if old_ref.port == 0 else None
+        new_control = "^" + new_ref.node
         changed = 0
         for node in self.consumers(old_ref.node):
-            if node.name == new_ref.node:
+            if node._msg.name == new_ref.node:
                 continue
-            updated = []
-            for text in node._msg.input:
-                r = parse_ref(text)
-                if r.node == old_ref.node and r.control and old_ref.port == 0:
-                    updated.append("^" + new_ref.node)
-                elif r.node == old_ref.node and not r.control and r.port == old_ref.port:
-                    updated.append(str(new_ref))
-                else:
-                    updated.append(text)
-            if updated != list(node._msg.input):
+            current = list(node._msg.input)
+            updated = [new_data if text in data_forms else
+                       new_control if text == control_form else text for text in current]
+            if updated != current:
                 changed += 1
                 self._set_inputs(node, updated)
         if self._outputs is not None:
@@ -493,7 +502,7 @@ class Graph:
         node = node if isinstance(node, Node) else self.node(node)
         source = node.data_inputs[input_index]
         src = parse_ref(source)
-        is_output = any(_producer(o) == node.name for o in self.outputs)
+        is_output = any(producer_name(o) == node.name for o in self.outputs)
         self.replace_all_uses(node.output(0), source)
         if is_output and src.port == 0 and src.node in self._nodes and set(
                 self._consumers.get(src.node, ())) <= {node.name}:
@@ -553,8 +562,8 @@ class Graph:
 
     def prune(self, outputs: Iterable[str] | None = None, keep: Iterable[str] = ()) -> list[str]:
         """Remove every node that no output (or ``keep`` node) depends on; returns their names."""
-        roots = [_producer(o) for o in (list(outputs) if outputs is not None else self.outputs)]
-        roots += [_producer(k) for k in keep]
+        roots = [producer_name(o) for o in (list(outputs) if outputs is not None else self.outputs)]
+        roots += [producer_name(k) for k in keep]
         reached = set()
         stack = [r for r in roots if r in self._nodes]
         while stack:
@@ -562,8 +571,8 @@ class Graph:
             if name in reached:
                 continue
             reached.add(name)
-            stack.extend(_producer(i) for i in self._nodes[name]._msg.input
-                         if _producer(i) in self._nodes)
+            stack.extend(producer_name(i) for i in self._nodes[name]._msg.input
+                         if producer_name(i) in self._nodes)
         dead = [n for n in self._nodes if n not in reached]
         if dead:
             self.remove([self._nodes[n] for n in dead])
@@ -581,8 +590,8 @@ class Graph:
         path, seen = [start], {start: 0}
         current = start
         while True:
-            nxt = next(_producer(i) for i in self._nodes[current]._msg.input
-                       if _producer(i) in stuck)
+            nxt = next(producer_name(i) for i in self._nodes[current]._msg.input
+                       if producer_name(i) in stuck)
             if nxt in seen:
                 cycle = list(reversed(path[seen[nxt]:]))  # producer -> consumer order
                 order = {name: i for i, name in enumerate(self._nodes)}
@@ -597,8 +606,8 @@ class Graph:
         index = {name: i for i, name in enumerate(self._nodes)}
         pending = {}
         for name, node in self._nodes.items():
-            pending[name] = len({_producer(i) for i in node._msg.input
-                                 if _producer(i) in self._nodes})
+            pending[name] = len({producer_name(i) for i in node._msg.input
+                                 if producer_name(i) in self._nodes})
         heap = [index[n] for n, c in pending.items() if c == 0]
         heapq.heapify(heap)
         names = list(self._nodes)
@@ -627,10 +636,10 @@ class Graph:
         """Raise a GraphtoolError for dangling inputs or cycles."""
         for node in self._nodes.values():
             for text in node._msg.input:
-                if _producer(text) not in self._nodes:
+                if producer_name(text) not in self._nodes:
                     raise GraphtoolError(
                         f"node {node.name!r} reads {text!r}, but no node is called "
-                        f"{_producer(text)!r}" + did_you_mean(_producer(text), self._nodes),
+                        f"{producer_name(text)!r}" + did_you_mean(producer_name(text), self._nodes),
                         path=self.source)
         cycle = self.find_cycle()
         if cycle:

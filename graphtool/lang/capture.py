@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.graph import parse_ref
 from graphtool.tensors import shape_of
+
+
+_UNSET = object()
 
 
 def holds_constant(msg) -> bool:
@@ -23,20 +27,26 @@ def holds_constant(msg) -> bool:
 class Capture:
     """Output ``tensor`` (``name`` or ``name:port``) of the graph, bound to capture ``name``."""
 
-    __slots__ = ("name", "graph", "tensor", "_value")
+    __slots__ = ("name", "graph", "tensor", "_value", "_node", "_const", "_shape")
 
     def __init__(self, name: str, graph, tensor: str):
         self.name = name
         self.graph = graph
         self.tensor = tensor
         self._value = None
+        self._node = None
+        self._const = None   # is_const, once asked
+        self._shape = _UNSET  # static_shape(), once asked (rewrites keep shapes)
 
     def __repr__(self) -> str:
         return f"<capture {self.name}={self.tensor}>"
 
     @property
     def node(self):
-        return self.graph.node(self.tensor)
+        node = self._node
+        if node is None or not node.alive:  # looked up once, again only if it was replaced
+            node = self._node = self.graph.node(self.tensor)
+        return node
 
     @property
     def port(self) -> int:
@@ -45,7 +55,9 @@ class Capture:
     @property
     def is_const(self) -> bool:
         """Whether the node holds a constant tensor (a ``value`` attr and no data inputs)."""
-        return holds_constant(self.node.proto)
+        if self._const is None or not self._node.alive:
+            self._const = holds_constant(self.node.proto)
+        return self._const
 
     @property
     def value(self) -> np.ndarray:
@@ -59,18 +71,33 @@ class Capture:
             self._value = self.node.tensor
         return self._value
 
+    def static_dtype(self) -> DType | None:
+        """The element type without decoding: a constant's tensor, else a ``T``/``dtype`` attr."""
+        msg = self.node.proto
+        if holds_constant(msg):
+            return DType(msg.attr["value"].tensor.dtype)
+        for key in ("T", "dtype"):
+            if key in msg.attr:
+                return as_dtype(self.node.attr(key))
+        return None
+
     def static_shape(self) -> list[int] | None:
         """The shape if known without running the graph: constants, ``_output_shapes``, ``shape``."""
+        if self._shape is _UNSET:
+            self._shape = self._find_shape()
+        return None if self._shape is None else list(self._shape)
+
+    def _find_shape(self) -> tuple | None:
         if self.is_const:
             if self._value is not None:
-                return list(self._value.shape)
-            dims = shape_of(self.node.proto.attr["value"].tensor.tensor_shape)  # no decoding
-            return None if dims is None else list(dims)
+                return self._value.shape
+            return shape_of(self.node.proto.attr["value"].tensor.tensor_shape)  # no decoding
         node = self.node
+        port = self.port
         shapes = node.attr("_output_shapes", None)
-        if shapes and self.port < len(shapes) and shapes[self.port] is not None:
-            return list(shapes[self.port])
+        if shapes and port < len(shapes) and shapes[port] is not None:
+            return tuple(shapes[port])
         shape = node.attr("shape", None)
-        if isinstance(shape, tuple) and self.port == 0:
-            return list(shape)
+        if isinstance(shape, tuple) and port == 0:
+            return shape
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import operator
+from contextlib import contextmanager
 from typing import Callable, Container, Mapping
 
 import numpy as np
@@ -87,10 +88,10 @@ class Expression:
         errors, not silent inf/nan in a computed weight.
         """
         try:
-            if np.geterr()["invalid"] == "raise":  # already inside an evaluation
+            if _strict_depth:  # the caller already made floating-point errors raise
                 value = self._fn(env)
             else:
-                with np.errstate(divide="raise", invalid="raise", over="raise"):
+                with strict_floats():
                     value = self._fn(env)
         except GraphtoolError as exc:
             raise self._error(str(exc)) from None
@@ -105,6 +106,25 @@ class Expression:
             where = where.shifted(at[0] - 1, at[1])
         prefix = f"{where}: " if where is not None else ""
         return GraphtoolError(f"{prefix}{message} in expression {self.text.strip()!r}")
+
+
+_strict_depth = 0
+
+
+@contextmanager
+def strict_floats():
+    """Division by zero, invalid operations and overflow raise inside the block.
+
+    The driver opens this once around its passes, so evaluating an expression
+    per match does not pay for switching numpy's error state each time.
+    """
+    global _strict_depth
+    with np.errstate(divide="raise", invalid="raise", over="raise"):
+        _strict_depth += 1
+        try:
+            yield
+        finally:
+            _strict_depth -= 1
 
 
 def _node_at(node) -> tuple[int, int]:

@@ -102,13 +102,13 @@ def num_consumers(x) -> int:
 
 def dtype(x) -> DType:
     """Element type: of an array, a constant, or a node's ``T``/``dtype`` attr."""
-    if isinstance(x, Capture) and not x.is_const:
-        node = x.node
-        for key in ("T", "dtype"):
-            if node.has_attr(key):
-                return as_dtype(node.attr(key))
-        raise GraphtoolError(f"the dtype of {x.name!r} (node {node.name!r}, {node.op}) is not "
-                             "recorded in a T or dtype attr")
+    if isinstance(x, Capture):
+        found = x.static_dtype()
+        if found is None:
+            node = x.node
+            raise GraphtoolError(f"the dtype of {x.name!r} (node {node.name!r}, {node.op}) is "
+                                 "not recorded in a T or dtype attr")
+        return found
     return as_dtype(_array(x).dtype)
 
 

@@ -185,20 +185,24 @@ class Matcher:
         self._tick()
         msg = node.proto
         if pn.ops is not None and msg.op not in pn.ops:
-            self._fail(pn.name, f"node {node.name!r} is {msg.op}, not {pn.describe_op()}")
+            if self.tracer is not None:  # messages only when explaining
+                self._fail(pn.name, f"node {node.name!r} is {msg.op}, not {pn.describe_op()}")
             return
         if self.control == "forbid" and any(i.startswith("^") for i in msg.input):
-            self._fail(pn.name, f"node {node.name!r} has control inputs (control_inputs: forbid)")
+            if self.tracer is not None:  # messages only when explaining
+                self._fail(pn.name, f"node {node.name!r} has control inputs (control_inputs: forbid)")
             return
         for check in () if self.structural else pn.attrs:
             reason = check.test(node)
             if reason is not None:
-                self._fail(pn.name, f"node {node.name!r} ({msg.op}): {reason}")
+                if self.tracer is not None:  # messages only when explaining
+                    self._fail(pn.name, f"node {node.name!r} ({msg.op}): {reason}")
                 return
         if pn.const is not None and not self.structural:
             reason = pn.const.test(node)
             if reason is not None:
-                self._fail(pn.name, f"node {node.name!r} ({msg.op}) {reason}")
+                if self.tracer is not None:  # messages only when explaining
+                    self._fail(pn.name, f"node {node.name!r} ({msg.op}) {reason}")
                 return
         self.bind[pn.name] = node.name
         if pn.inputs is None:
@@ -215,7 +219,8 @@ class Matcher:
             return
         producer, port = split_ref(tensor)
         if ref.port is not None and port != ref.port:
-            self._fail(name, f"input {tensor!r} is output {port}, the pattern wants :{ref.port}")
+            if self.tracer is not None:  # messages only when explaining
+                self._fail(name, f"input {tensor!r} is output {port}, the pattern wants :{ref.port}")
             return
         bound = self.bind.get(name)
         defined = self._nodes.get(name)
@@ -225,16 +230,19 @@ class Matcher:
             if same:
                 yield
             else:
-                self._fail(name, f"{name!r} is already {bound!r}, but this input is {tensor!r}")
+                if self.tracer is not None:  # messages only when explaining
+                    self._fail(name, f"{name!r} is already {bound!r}, but this input is {tensor!r}")
             return
         if defined is not None:
             if ref.port is None and port != 0:
-                self._fail(name, f"input {tensor!r} is output {port} of {producer!r}; write "
-                                 f"{name}:{port} to match it")
+                if self.tracer is not None:  # messages only when explaining
+                    self._fail(name, f"input {tensor!r} is output {port} of {producer!r}; write "
+                                     f"{name}:{port} to match it")
                 return
             node = self.graph.get(producer)
             if node is None:
-                self._fail(name, f"input {tensor!r} names no node")
+                if self.tracer is not None:  # messages only when explaining
+                    self._fail(name, f"input {tensor!r} names no node")
                 return
             yield from self._node(defined, node)
             return
@@ -247,8 +255,9 @@ class Matcher:
         specs = pn.inputs
         if not pn.variadic:
             if len(data) != len(specs):
-                self._fail(pn.name, f"node {node.name!r} has {len(data)} data inputs, the pattern "
-                                    f"lists {len(specs)}")
+                if self.tracer is not None:  # messages only when explaining
+                    self._fail(pn.name, f"node {node.name!r} has {len(data)} data inputs, the pattern "
+                                        f"lists {len(specs)}")
                 return
             if pn.commutative is None:
                 yield from self._seq(list(zip(specs, data)), 0)
@@ -267,8 +276,9 @@ class Matcher:
             return
         fixed = [r for r in specs if not r.variadic]
         if len(data) < len(fixed):
-            self._fail(pn.name, f"node {node.name!r} has {len(data)} data inputs, the pattern "
-                                f"needs at least {len(fixed)}")
+            if self.tracer is not None:  # messages only when explaining
+                self._fail(pn.name, f"node {node.name!r} has {len(data)} data inputs, the pattern "
+                                    f"needs at least {len(fixed)}")
             return
         if pn.commutative is None:
             yield from self._glob(specs, data, 0, 0)

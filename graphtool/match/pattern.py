@@ -18,6 +18,7 @@ import numpy as np
 from graphtool.attrs import Func
 from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
+from graphtool.lang.capture import holds_constant
 from graphtool.lang.source import Position, SourceMap
 from graphtool.tensors import shape_of
 
@@ -140,6 +141,17 @@ def compile_attr_checks(attrs: dict) -> list[AttrCheck]:
     return checks
 
 
+_DTYPE_NAMES: dict[int, str] = {}
+
+
+def _dtype_name(enum: int) -> str:
+    """'float32' for a TensorProto dtype number (memoised: the matcher asks per candidate)."""
+    name = _DTYPE_NAMES.get(enum)
+    if name is None:
+        name = _DTYPE_NAMES[enum] = str(as_dtype(enum))
+    return name
+
+
 @dataclass(frozen=True)
 class ConstCheck:
     """Constraints on a constant node's tensor (its ``value`` attr)."""
@@ -155,13 +167,12 @@ class ConstCheck:
 
     def test(self, node) -> str | None:
         msg = node.proto
-        if "value" not in msg.attr or msg.attr["value"].WhichOneof("value") != "tensor" or any(
-                not i.startswith("^") for i in msg.input):
+        if not holds_constant(msg):
             return "is not a constant"
         tensor = msg.attr["value"].tensor
-        dims = shape_of(tensor.tensor_shape) or ()
-        if self.dtypes is not None and str(as_dtype(tensor.dtype)) not in self.dtypes:
+        if self.dtypes is not None and _dtype_name(tensor.dtype) not in self.dtypes:
             return f"constant dtype {as_dtype(tensor.dtype)} is not {'/'.join(sorted(self.dtypes))}"
+        dims = shape_of(tensor.tensor_shape) or ()
         if self.ranks is not None and len(dims) not in self.ranks:
             return f"constant rank {len(dims)} is not {'/'.join(map(str, sorted(self.ranks)))}"
         if self.shape is not None and (len(dims) != len(self.shape) or any(

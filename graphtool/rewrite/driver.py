@@ -20,11 +20,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from graphtool.errors import GraphtoolError
 from graphtool.gcpause import paused_gc
 from graphtool.graph import parse_ref
+from graphtool.lang.expr import strict_floats
 from graphtool.match.matcher import Matcher
 from graphtool.rewrite.actions import ActionContext, run_action
 from graphtool.rewrite.edit import Edit, OpIndex
@@ -117,7 +117,7 @@ class _StageRun:
         matchers = {r.id: Matcher(r.pattern, conditions=r.conditions, control=r.control,
                                   lets=r.lets) for r in rules}
         depth = max(r.pattern.depth for r in rules)
-        with np.errstate(divide="raise", invalid="raise", over="raise"):
+        with strict_floats():
             return self._passes(rules, matchers, depth)
 
     def _passes(self, rules, matchers, depth) -> int:

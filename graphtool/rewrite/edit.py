@@ -8,7 +8,7 @@ object, so their edits are logged and indexed too.
 """
 from __future__ import annotations
 
-from graphtool.graph import parse_ref
+from graphtool.graph import producer_name
 
 CONST_OP = "Const"  # the GraphDef constant op, as Graph.add_const writes it
 
@@ -129,10 +129,11 @@ class Edit:
 
     def replace_uses(self, old: str, new: str) -> None:
         """Readers of tensor ``old`` read ``new`` instead (control edges follow)."""
-        readers = [n.name for n in self.graph.consumers(parse_ref(old).node)]
+        new_node = producer_name(new)
+        readers = [n.name for n in self.graph.consumers(producer_name(old))]
         self.graph.replace_all_uses(old, new)
         for name in readers:
-            if name != parse_ref(new).node:
+            if name != new_node:
                 self.mark_changed(name)
 
     def rename(self, old: str, new: str) -> None:
@@ -149,7 +150,7 @@ class Edit:
         """Remove nodes that nothing outside the set reads."""
         nodes = [self.graph.node(n) for n in names]
         doomed = {n.name for n in nodes}
-        producers = {parse_ref(i).node for n in nodes for i in n.inputs} - doomed
+        producers = {producer_name(i) for n in nodes for i in n.proto.input} - doomed
         self.graph.remove(nodes)
         for node in nodes:
             self.removed[node.name] = None
@@ -164,6 +165,11 @@ class Edit:
         output (a node read only by other dead ones is dead too)."""
         graph = self.graph
         pending = [n for n in dict.fromkeys(names) if n in graph and n not in self.outputs]
+        if len(pending) == 1:  # the common case: one node (bypassed, or a rebuilt pattern's rest)
+            gone = pending if not graph.consumers(pending[0]) else []
+            if gone:
+                self.remove(gone)
+            return gone
         dead: set[str] = set()
         progress = True
         while progress:

@@ -303,13 +303,20 @@ def _bypass(match, target: str, edit: Edit, controls: list[str]) -> bool:
     graph = edit.graph
     root = match.root
     readers = graph.consumers(root)
+    port_prefix = root + ":"
+    data_readers = []
     for reader in readers:
-        other_port = [i for i in reader.data_inputs if i.startswith(root + ":")
-                      and not i.endswith(":0")]
-        if other_port:
-            raise GraphtoolError(f"cannot bypass {root!r}: {reader.name!r} reads its output "
-                                 f"{other_port[0]}")
-    data_readers = [r.name for r in readers if root in {i.split(":")[0] for i in r.data_inputs}]
+        reads_data = False
+        for text in reader.proto.input:
+            if text == root:
+                reads_data = True
+            elif text.startswith(port_prefix):
+                if text != port_prefix + "0":
+                    raise GraphtoolError(f"cannot bypass {root!r}: {reader.name!r} reads its "
+                                         f"output {text}")
+                reads_data = True
+        if reads_data:
+            data_readers.append(reader.name)
     edit.replace_uses(root, target)
     for name in data_readers:
         if controls and name in graph:
