@@ -33,6 +33,9 @@ DType = enum.IntEnum("DType", {_SHORT_NAMES[k]: v for k, v in DATA_TYPES.items()
 DType.__str__ = lambda self: self.name  # type: ignore[method-assign]
 DType.__doc__ = "A TensorFlow DataType; str() gives the short name, e.g. 'float32'."
 
+_BY_NUMBER = {int(d): d for d in DType}
+_BY_NUMBER.update({int(d) + 100: d for d in DType if d})  # reference types (DT_FLOAT_REF)
+
 # Bytes per element, known without importing numpy.
 _ITEMSIZE = {
     "float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int8": 1, "int16": 2, "int32": 4,
@@ -73,7 +76,11 @@ def itemsize(dtype) -> int:
 
 def as_dtype(value) -> DType:
     """Accept a DType, a DataType number (refs folded), 'float32', 'DT_FLOAT' or a numpy dtype."""
-    if isinstance(value, DType):
+    if type(value) is int:  # the common case: a DataType number read from a protobuf
+        found = _BY_NUMBER.get(value)
+        if found is not None:
+            return found
+    elif isinstance(value, DType):
         return value
     if isinstance(value, int) and not isinstance(value, bool) or type(value).__name__ in (
             "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"):
@@ -103,11 +110,19 @@ def as_dtype(value) -> DType:
 
 def to_numpy(dtype) -> np.dtype:
     """The numpy dtype holding values of a TensorFlow dtype."""
+    if type(dtype) is DType or type(dtype) is int:  # DTypes and their numbers hash alike
+        found = _NUMPY_DTYPES.get(dtype)
+        if found is not None:
+            return found
     dt = as_dtype(dtype)
     import numpy as np
     if dt not in _numpy_map():
         raise GraphtoolError(f"data type {dt} has no numpy equivalent")
-    return np.dtype(_numpy_map()[dt])
+    found = _NUMPY_DTYPES[dt] = np.dtype(_numpy_map()[dt])
+    return found
+
+
+_NUMPY_DTYPES: dict = {}  # DType -> np.dtype, filled on first use
 
 
 def tf_name(dtype) -> str:

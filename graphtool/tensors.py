@@ -33,8 +33,9 @@ _VAL_FIELD = {
 def to_array(tensor) -> np.ndarray:
     """The value of a TensorProto as a numpy array (read-only when it views the proto's bytes)."""
     dtype = as_dtype(tensor.dtype)
-    shape = shape_of(tensor.tensor_shape)
-    if shape is None or any(d < 0 for d in shape):
+    shape_msg = tensor.tensor_shape
+    shape = None if shape_msg.unknown_rank else tuple([d.size for d in shape_msg.dim])
+    if shape is None or min(shape, default=0) < 0:
         raise GraphtoolError(f"a constant tensor has no fully known shape ({shape})")
     np_dtype = to_numpy(dtype)
     count = math.prod(shape)  # exact Python int; np.prod costs more on tiny tuples
@@ -51,7 +52,7 @@ def to_array(tensor) -> np.ndarray:
     field = _VAL_FIELD.get(dtype)
     if field is None:
         raise GraphtoolError(f"cannot read constant tensors of type {dtype}")
-    raw = getattr(tensor, field)
+    raw = getattr(tensor, field)[:]  # a list: numpy reads it much faster than the container
     if dtype in (DType.float16, DType.bfloat16):
         values = np.array(raw, dtype=np.uint16).view(np_dtype)
     elif dtype in (DType.complex64, DType.complex128):

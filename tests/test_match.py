@@ -225,6 +225,32 @@ def test_const_constraints(tmp_path, conv_graph, constraint, matches):
     assert {root for root, e in found.items() if e.matched} == matches
 
 
+@pytest.mark.parametrize("storage, matches", [
+    ("typed_values", {"splat", "scalar"}), ("tensor_content", {"array"})])
+def test_const_storage(tmp_path, storage, matches):
+    """TensorFlow itself decides the storage: a splat or scalar goes to float_val, a
+    numpy array of distinct values to tensor_content."""
+    def build(tf):
+        x = tf.compat.v1.placeholder(tf.float32, [4], name="x")
+        a = tf.multiply(x, tf.constant(0.5, shape=[4]), name="splat")
+        b = tf.multiply(a, tf.constant(2.0), name="scalar")
+        tf.multiply(b, tf.constant(np.arange(4, dtype=np.float32)), name="array")
+        return ["array"]
+    graph = frozen(tmp_path, "storage", build)
+    rules = rules_from(tmp_path, f"""
+        rules:
+          - id: r
+            pattern:
+              c: {{op: Const, const: {{storage: {storage}}}}}
+              m: {{op: Mul, inputs: [x, c]}}
+            replace: x
+        """)
+    found = outcomes(graph, rules)
+    assert {root for root, e in found.items() if e.matched} == matches
+    if storage == "tensor_content":
+        assert "stored in typed_values, not tensor_content" in found["splat"].reason
+
+
 def test_containment_blocks_inner_nodes_used_outside_unless_shared(tmp_path):
     def build(tf):
         x = tf.compat.v1.placeholder(tf.float32, [4], name="x")

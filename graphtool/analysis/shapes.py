@@ -17,7 +17,7 @@ import numpy as np
 from graphtool import ops
 from graphtool.errors import GraphtoolError, did_you_mean
 from graphtool.graph import split_ref
-from graphtool.ops.context import UNKNOWN, VALUE_LIMIT, Ctx, TensorInfo, format_shape
+from graphtool.ops.context import UNKNOWN, VALUE_LIMIT, Ctx, NodeCtx, TensorInfo, format_shape
 from graphtool.ops.evaluate import infer_node
 
 # The Placeholder attr that input shapes pin.
@@ -47,6 +47,9 @@ class Shapes(Mapping):
 
     # -- lookups ---------------------------------------------------------------------
     def __getitem__(self, tensor: str) -> TensorInfo:
+        found = self._table.get(tensor)  # fast path: a plain node name already computed
+        if found:
+            return found[0]
         name, port = split_ref(str(tensor))
         if name.startswith("^") or self._graph.get(name) is None and name not in self._table:
             raise KeyError(tensor)
@@ -106,7 +109,7 @@ class Shapes(Mapping):
     def _walk(self, name: str) -> None:
         """Compute ``name`` and whatever it needs, producers first, without recursion."""
         table, graph = self._table, self._graph
-        stack, waiting = [name], set()
+        stack, waiting, parsed = [name], set(), {}
         while stack:
             current = stack[-1]
             if current in table:
@@ -117,33 +120,46 @@ class Shapes(Mapping):
                 table[current] = _UNKNOWN_OUTPUTS
                 stack.pop()
                 continue
-            missing = [p for p in _data_producers(node) if p not in table]
+            refs = parsed.get(current)
+            if refs is None:
+                refs = parsed[current] = _data_refs(node.proto.input)
+            missing = [p for p, _ in refs if p not in table]
             if missing and current not in waiting:
                 waiting.add(current)
                 stack.extend(missing)
                 continue
             stack.pop()
             # Producers still missing after their turn sit on a cycle with this node.
-            table[current] = _UNKNOWN_OUTPUTS if missing else self._infer(node)
+            table[current] = _UNKNOWN_OUTPUTS if missing else self._infer(node, refs)
             self.order.append(current)
 
-    def _infer(self, node) -> list[TensorInfo]:
+    def _infer(self, node, refs) -> list[TensorInfo]:
         table = self._table
         inputs = []
-        for text in node.proto.input:
-            if text.startswith("^"):
-                break
-            producer, port = split_ref(text)
+        for producer, port in refs:
             produced = table.get(producer, _UNKNOWN_OUTPUTS)
             inputs.append(produced[port] if port < len(produced) else UNKNOWN)
-        op = node.op
-        entry = ops.get(op)
+        msg = node.proto
+        op = msg.op
+        entry = ops.OPS.get(op)
         if entry is None or entry.shape is None:
             self.unknown_ops[op] += 1
             return _declared_shapes(node)
-        name = node.name
-        extra = {"pinned": self._pinned[name]} if name in self._pinned else {}
-        return infer_node(entry, node_context(node, inputs, self._limit, **extra))
+        name = msg.name
+        if name in self._pinned:
+            return infer_node(entry, node_context(node, inputs, self._limit,
+                                                  pinned=self._pinned[name]))
+        return infer_node(entry, node_context(node, inputs, self._limit))
+
+
+def _data_refs(inputs) -> list[tuple[str, int]]:
+    """(producer, port) of each data input of a NodeDef's input list."""
+    refs = []
+    for text in inputs:
+        if text.startswith("^"):
+            break
+        refs.append(split_ref(text))
+    return refs
 
 
 def _data_producers(node) -> list[str]:
@@ -231,13 +247,9 @@ def _declared_shapes(node) -> list[TensorInfo]:
 def node_context(node, inputs: list[TensorInfo], value_limit: int = VALUE_LIMIT,
                  pinned=_MISSING) -> Ctx:
     """The op-table view of a graph node (attrs decoded on demand)."""
-    msg = node.proto
-    get_attr = node.attr
-    if pinned is not _MISSING:
-        def get_attr(key, default, _attr=node.attr):
-            return pinned if key == _INPUT_SHAPE_ATTR else _attr(key, default)
-    return Ctx(node.op, node.name, inputs, get_attr,
-               lambda key: msg.attr[key] if key in msg.attr else None, value_limit)
+    if pinned is _MISSING:
+        return NodeCtx(node.proto, inputs, value_limit)
+    return NodeCtx(node.proto, inputs, value_limit, _INPUT_SHAPE_ATTR, pinned)
 
 
 def infer_shapes(graph, input_shapes=None, *, value_limit: int = VALUE_LIMIT,

@@ -27,7 +27,7 @@ def holds_constant(msg) -> bool:
 class Capture:
     """Output ``tensor`` (``name`` or ``name:port``) of the graph, bound to capture ``name``."""
 
-    __slots__ = ("name", "graph", "tensor", "_value", "_node", "_const", "_shape")
+    __slots__ = ("name", "graph", "tensor", "_value", "_node", "_const", "_shape", "_attrs")
 
     def __init__(self, name: str, graph, tensor: str):
         self.name = name
@@ -37,6 +37,7 @@ class Capture:
         self._node = None
         self._const = None   # is_const, once asked
         self._shape = _UNSET  # static_shape(), once asked (rewrites keep shapes)
+        self._attrs = None    # decoded attrs, key -> value, as asked
 
     def __repr__(self) -> str:
         return f"<capture {self.name}={self.tensor}>"
@@ -47,6 +48,22 @@ class Capture:
         if node is None or not node.alive:  # looked up once, again only if it was replaced
             node = self._node = self.graph.node(self.tensor)
         return node
+
+    def attr(self, key: str, default=_UNSET):
+        """Attr ``key`` of the node, decoded once per match (conditions ask again and again);
+        ``default`` when absent, an error when absent and no default is given."""
+        attrs = self._attrs
+        if attrs is None:
+            attrs = self._attrs = {}
+        elif key in attrs:
+            return attrs[key]
+        node = self.node
+        if not node.has_attr(key):
+            if default is _UNSET:
+                return node.attr(key)  # raises, naming the node and the attrs it has
+            return default
+        value = attrs[key] = node.attr(key)
+        return value
 
     @property
     def port(self) -> int:

@@ -69,10 +69,10 @@ def _check_size(shape) -> list[int]:
 # -- node facts -----------------------------------------------------------------
 def attr(x, key, default=_MISSING):
     """Attr ``key`` of the captured node (decoded: int, float, str, list, DType, ...)."""
-    node = _capture(x, "attr").node
+    capture = _capture(x, "attr")
     if default is _MISSING:
-        return node.attr(key)
-    return node.attr(key, default)
+        return capture.attr(key)
+    return capture.attr(key, default)
 
 
 def has_attr(x, key) -> bool:

@@ -93,6 +93,45 @@ class _Exhausted(Exception):
     pass
 
 
+def _root_screen(pattern: Pattern):
+    """A quick necessary test for a candidate root, or None when the pattern allows none.
+
+    Most candidates fail at the root's own inputs: the wrong number, or producers
+    of the wrong op.  Checking that with plain loops before the backtracking
+    search starts skips the search for them; a candidate that passes is
+    searched in full, so the screen never changes what matches.
+    """
+    root = pattern.nodes[pattern.root]
+    if root.inputs is None or root.variadic:
+        return None
+    arity = len(root.inputs)
+    wanted = [pattern.nodes[r.name].ops if r.name in pattern.nodes else None
+              for r in root.inputs]
+    swappable = set(root.commutative or ())
+    fixed = [(p, ops) for p, ops in enumerate(wanted) if ops is not None and p not in swappable]
+    anywhere = [ops for p, ops in enumerate(wanted) if ops is not None and p in swappable]
+    swappable = sorted(swappable)
+
+    def screen(graph, node) -> bool:
+        data = [t for t in node.proto.input if not t.startswith("^")]
+        if len(data) != arity:
+            return False
+        for position, ops in fixed:
+            producer = graph.get(data[position])
+            if producer is None or producer.op not in ops:
+                return False
+        if anywhere:
+            present = set()
+            for position in swappable:
+                producer = graph.get(data[position])
+                if producer is not None:
+                    present.add(producer.op)
+            if any(present.isdisjoint(ops) for ops in anywhere):
+                return False
+        return True
+    return screen
+
+
 class Matcher:
     """Matches one pattern (plus conditions and containment) at candidate roots."""
 
@@ -109,10 +148,13 @@ class Matcher:
         self.describe_condition = describe_condition
         self._nodes = pattern.nodes
         self._inner = [n for n in pattern.order[1:] if not pattern.nodes[n].shared]
+        self._screen = _root_screen(pattern)
 
     # -- entry point --------------------------------------------------------
     def match(self, graph, node, *, outputs=frozenset(), tracer: Tracer | None = None):
         """The first Match rooted at ``node``, or None."""
+        if tracer is None and self._screen is not None and not self._screen(graph, node):
+            return None
         self.graph = graph
         self.bind: dict = {}
         self.tracer = tracer

@@ -20,7 +20,7 @@ from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.lang.capture import holds_constant
 from graphtool.lang.source import Position, SourceMap
-from graphtool.tensors import shape_of
+from graphtool.tensors import has_typed_values, shape_of
 
 _REF = re.compile(r"^(?P<rest>\.\.\.)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)?(?::(?P<port>\d+))?$")
 
@@ -141,6 +141,16 @@ def compile_attr_checks(attrs: dict) -> list[AttrCheck]:
     return checks
 
 
+def _storage(tensor, count: int) -> str:
+    """Which TensorProto field holds the values: "tensor_content", "typed_values" or "nothing"
+    (no elements).  The typed list is looked at first: it is cheap, the bytes are copied."""
+    if count == 0:
+        return "nothing (no elements)"
+    if has_typed_values(tensor) or not tensor.tensor_content:
+        return "typed_values"
+    return "tensor_content"
+
+
 _DTYPE_NAMES: dict[int, str] = {}
 
 
@@ -164,6 +174,7 @@ class ConstCheck:
     atol: float = 1e-8
     all_equal: bool | None = None
     max_elements: int | None = None
+    storage: str | None = None   # "tensor_content" or "typed_values"
 
     def test(self, node) -> str | None:
         msg = node.proto
@@ -183,6 +194,10 @@ class ConstCheck:
             return f"constant has {count} elements" + (", not 1" if self.scalar else "")
         if self.max_elements is not None and count > self.max_elements:
             return f"constant has {count} elements, over {self.max_elements}"
+        if self.storage is not None:
+            stored = _storage(tensor, count)
+            if stored != self.storage:
+                return f"constant values are stored in {stored}, not {self.storage}"
         if self.value is None and self.all_equal is None:
             return None
         array = node.tensor
@@ -214,7 +229,7 @@ def compile_const_check(spec: dict) -> ConstCheck:
         shape=tuple(spec["shape"]) if "shape" in spec else None, scalar=spec.get("scalar"),
         value=spec.get("value"), rtol=float(spec.get("rtol", 1e-6)),
         atol=float(spec.get("atol", 1e-8)), all_equal=spec.get("all_equal"),
-        max_elements=spec.get("max_elements"))
+        max_elements=spec.get("max_elements"), storage=spec.get("storage"))
 
 
 @dataclass

@@ -26,15 +26,20 @@ def _const_info(ctx: Ctx) -> TensorInfo:
     if raw is None:  # evaluated outside a graph: the value comes decoded
         value = np.asarray(ctx.attr("value"))
         return out(as_dtype(ctx.attr("dtype")), value.shape, value)
-    tensor = raw.tensor
+    return tensor_info(raw.tensor, ctx.value_limit)
+
+
+def tensor_info(tensor, value_limit: int) -> TensorInfo:
+    """Dtype and shape of a TensorProto from its header; the value is decoded only
+    for tensors up to ``value_limit`` elements (every Const passes through here)."""
     dtype = as_dtype(tensor.dtype)
     shape = shape_of(tensor.tensor_shape)
-    size = math.prod(shape) if shape is not None else None
     value = None
-    if size is not None and size <= ctx.value_limit:
+    if shape is not None and math.prod(shape) <= value_limit:
         value = to_array(tensor)
         value.flags.writeable = False
-    return out(dtype, shape, value)
+    # Stored dims of -1 would be unknown; TensorProtos never hold them, to_array rejects them.
+    return TensorInfo(dtype, shape, value)
 
 
 def _const_kernel(ctx: Ctx):

@@ -12,6 +12,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from graphtool.attrs import decode as decode_attr
 from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
 
@@ -148,6 +149,35 @@ class Ctx:
             return self.dtype(input_index)
         value = self.attr(attr, None)
         return as_dtype(value) if value is not None else None
+
+
+class NodeCtx(Ctx):
+    """A Ctx over a NodeDef: attrs decoded from the message when asked for (one object
+    per node, no closures), ``pinned`` standing in for the ``pinned_attr`` attr."""
+
+    __slots__ = ("_msg", "_pinned", "_pinned_attr")
+
+    def __init__(self, msg, inputs: list[TensorInfo], value_limit: int = VALUE_LIMIT,
+                 pinned_attr: str | None = None, pinned=None):
+        self.op = msg.op
+        self.name = msg.name
+        self.inputs = inputs
+        self.value_limit = value_limit
+        self._msg = msg
+        self._pinned_attr = pinned_attr
+        self._pinned = pinned
+
+    def _get_attr(self, key: str, default):
+        if key == self._pinned_attr:
+            return self._pinned
+        attrs = self._msg.attr
+        if key in attrs:
+            return decode_attr(attrs[key])
+        return default
+
+    def _raw_attr(self, key: str):
+        attrs = self._msg.attr
+        return attrs[key] if key in attrs else None
 
 
 def dict_attrs(attrs: dict) -> Callable:

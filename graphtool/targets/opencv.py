@@ -121,24 +121,6 @@ def _wiring(graph):
     return wiring
 
 
-# -- conditions ---------------------------------------------------------------------------
-@register_function("values_outside_tensor_content")
-def values_outside_tensor_content(const) -> bool:
-    """A numeric Const whose values sit in a typed ``*_val`` list, where OpenCV reads a
-    splat as a single value and an empty scalar not at all."""
-    from graphtool.tensors import uses_tensor_content
-
-    node = const.node
-    return node.has_attr("value") and not uses_tensor_content(node.proto.attr["value"].tensor)
-
-
-@register_function("values_in_tensor_content")
-def values_in_tensor_content(const) -> bool:
-    """A numeric Const whose values sit in tensor_content."""
-    node = const.node
-    return node.has_attr("value") and bool(node.proto.attr["value"].tensor.tensor_content)
-
-
 # -- computed values ------------------------------------------------------------------------
 @register_function("dilate_kernel")
 def dilate_kernel(kernel, rate_h, rate_w):
