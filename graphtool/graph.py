@@ -470,6 +470,10 @@ class Graph:
         naming ``old`` are updated too.  A node never becomes its own input: uses by
         ``new``'s producer are left alone.
         """
+        return len(self.rewire(old, new))
+
+    def rewire(self, old: str, new: str) -> list[Node]:
+        """``replace_all_uses``, returning the nodes whose inputs changed."""
         old_ref, new_ref = parse_ref(str(old)), parse_ref(str(new))
         # The spellings of the old tensor, and what each becomes.
         data_forms = ({old_ref.node, old_ref.node + ":0"} if old_ref.port == 0
@@ -477,7 +481,7 @@ class Graph:
         new_data = str(new_ref._replace(control=False))
         control_form = "^" + old_ref.node if old_ref.port == 0 else None
         new_control = "^" + new_ref.node
-        changed = 0
+        changed = []
         for node in self.consumers(old_ref.node):
             if node._msg.name == new_ref.node:
                 continue
@@ -485,12 +489,20 @@ class Graph:
             updated = [new_data if text in data_forms else
                        new_control if text == control_form else text for text in current]
             if updated != current:
-                changed += 1
+                changed.append(node)
                 self._set_inputs(node, updated)
         if self._outputs is not None:
             self._outputs = [str(new_ref) if parse_ref(o)[:2] == old_ref[:2] else o
                              for o in self._outputs]
         return changed
+
+    def has_consumers(self, name: str) -> bool:
+        """Whether any node reads node ``name`` (data or control); cheaper than ``consumers``."""
+        users = self._consumers.get(name)
+        if not users:
+            return False
+        nodes = self._nodes
+        return any(u in nodes for u in users)
 
     def bypass(self, node, input_index: int = 0) -> None:
         """Remove ``node`` and feed its readers from its data input ``input_index``.

@@ -129,12 +129,8 @@ class Edit:
 
     def replace_uses(self, old: str, new: str) -> None:
         """Readers of tensor ``old`` read ``new`` instead (control edges follow)."""
-        new_node = producer_name(new)
-        readers = [n.name for n in self.graph.consumers(producer_name(old))]
-        self.graph.replace_all_uses(old, new)
-        for name in readers:
-            if name != new_node:
-                self.mark_changed(name)
+        for node in self.graph.rewire(old, new):
+            self.mark_changed(node.name)
 
     def rename(self, old: str, new: str) -> None:
         node = self.graph.rename(old, new)
@@ -166,7 +162,7 @@ class Edit:
         graph = self.graph
         pending = [n for n in dict.fromkeys(names) if n in graph and n not in self.outputs]
         if len(pending) == 1:  # the common case: one node (bypassed, or a rebuilt pattern's rest)
-            gone = pending if not graph.consumers(pending[0]) else []
+            gone = pending if not graph.has_consumers(pending[0]) else []
             if gone:
                 self.remove(gone)
             return gone
