@@ -19,8 +19,15 @@ class OpIndex:
     def __init__(self, graph):
         self.by_op: dict[str, dict[str, None]] = {}
         self.serial: dict[str, int] = {}
-        for node in graph.nodes:
-            self.add(node.name, node.op)
+        by_op, serial = self.by_op, self.serial
+        for node in graph.nodes:  # add() inlined: this runs over every node once per stage
+            msg = node.proto
+            name, op = msg.name, msg.op
+            group = by_op.get(op)
+            if group is None:
+                group = by_op[op] = {}
+            group[name] = None
+            serial[name] = len(serial)
 
     def add(self, name: str, op: str) -> None:
         self.by_op.setdefault(op, {})[name] = None
