@@ -116,8 +116,11 @@ def _change_each(graph, wanted, change) -> dict:
 def remove_control_inputs(graph, ctx, ops: list | None = None):
     """Drop control inputs (of every node, or of nodes with one of ``ops``)."""
     wanted = set(ops) if ops else None
-    return _change_each(graph, lambda n: n.control_inputs and (wanted is None or n.op in wanted),
-                        lambda n: n.remove_control_inputs())
+
+    def has_control(node) -> bool:
+        return any(t.startswith("^") for t in node.proto.input) and (
+            wanted is None or node.op in wanted)
+    return _change_each(graph, has_control, lambda n: n.remove_control_inputs())
 
 
 @register_action("rename_op")

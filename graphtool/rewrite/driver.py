@@ -153,7 +153,8 @@ class _StageRun:
                 continue
             edit = Edit(graph, self.index, self.outputs)
             try:
-                apply(rule.replacement, found, edit, found.scope(graph, rule.lets), rule.control)
+                scope = None if rule.replacement.kind == "bypass" else found.scope(graph, rule.lets)
+                apply(rule.replacement, found, edit, scope, rule.control)
             except Exception as exc:  # noqa: BLE001 - reported with the rule and the nodes
                 raise _rule_error(rule, name, found.matched, exc) from exc
             entry = {"rule": rule.id, "stage": self.stage.name, "root": name,

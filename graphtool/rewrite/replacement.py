@@ -243,7 +243,10 @@ def _wire(rep: Replacement, smap, path, pattern: Pattern) -> None:
 
 # -- applying -----------------------------------------------------------------------
 def apply(rep: Replacement, match, edit: Edit, env, control: str) -> None:
-    """Perform the replacement for ``match``; the graph is only touched after all values exist."""
+    """Perform the replacement for ``match``; the graph is only touched after all values exist.
+
+    ``env`` is the match's scope (captures and lets); a bypass needs none and may get None.
+    """
     graph = edit.graph
     matched = match.matched
     inside = set(matched)
