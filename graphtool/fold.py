@@ -28,17 +28,18 @@ are added for shape-only inputs.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from graphtool import ops
-from graphtool.analysis.shapes import data_order, infer_shapes, node_context
+from graphtool.analysis.shapes import data_order, infer_shapes
 from graphtool.dtypes import DType, to_numpy
 from graphtool.errors import GraphtoolError
 from graphtool.gcpause import paused_gc
 from graphtool.graph import split_ref
-from graphtool.ops.context import TensorInfo
+from graphtool.ops.context import NodeCtx, TensorInfo
 from graphtool.ops.evaluate import normalize_outputs, placeholder_array, run_kernel, settle
 from graphtool.tensors import has_typed_values, to_array, write_array
 
@@ -56,17 +57,23 @@ def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=No
     shapes = infer_shapes(graph, input_shapes, lazy=True)
     with np.errstate(all="ignore"), paused_gc():
         planner = _Planner(graph, int(max_bytes), shapes)
-        folds = planner.run()
-        return _Rewriter(graph, folds, planner.constants, planner.outputs).run()
+        planner.run()
+        return _Rewriter(graph, planner).run()
 
 
 class _Stored(NamedTuple):
     """A value that is a Const's stored bytes as they are, viewed with ``shape``."""
     source: object  # the Const Node
     shape: tuple
+    reshaped: bool = False  # ``shape`` differs from the stored one
 
     def array(self) -> np.ndarray:
-        return to_array(self.source.proto.attr["value"].tensor).reshape(self.shape)
+        tensor = self.source.proto.attr["value"].tensor
+        content = tensor.tensor_content
+        dtype = to_numpy(tensor.dtype)
+        if len(content) != math.prod(self.shape) * dtype.itemsize:
+            return to_array(tensor).reshape(self.shape)  # empty, or corrupt: to_array says so
+        return np.frombuffer(content, dtype).reshape(self.shape)
 
 
 class _Fold(NamedTuple):
@@ -82,6 +89,10 @@ class _Fold(NamedTuple):
 
 
 # -- pass 1: values ------------------------------------------------------------------------
+class _OutOfOrder(Exception):
+    """A node reads one that comes later in graph order (the planner then sorts)."""
+
+
 class _Planner:
     def __init__(self, graph, max_bytes: int, shapes):
         self.graph = graph
@@ -91,29 +102,34 @@ class _Planner:
         self.outputs = {split_ref(o)[0] for o in graph.outputs}
         self.constants: dict = {}  # name -> Node, for nodes of constant ops (Const)
         self.folds: dict[str, _Fold] = {}
+        self.visited: set[str] = set()  # foldable nodes seen so far
+        self.by_node: dict = {}  # folded Node -> its _Fold
 
     def run(self) -> dict[str, _Fold]:
-        table = ops.OPS
-        for node in data_order(self.graph):
+        try:  # frozen graphs list producers first: no ordering pass needed
+            self._pass(self.graph.nodes, strict=True)
+        except _OutOfOrder:
+            self.constants, self.folds, self.visited, self.by_node = {}, {}, set(), {}
+            self._pass(data_order(self.graph), strict=False)
+        return self.folds
+
+    def _pass(self, nodes, strict: bool) -> None:
+        table, constants, visited = ops.OPS, self.constants, self.visited
+        for node in nodes:
             entry = table.get(node.op)
             if entry is None:
                 continue
             if entry.constant:
-                self.constants[node.name] = node
+                constants[node.name] = node
             elif entry.foldable:
-                self._try(node, entry)
-        return self.folds
+                self._try(node, entry, strict)
 
-    def _known(self, producer: str, port: int) -> bool:
-        if port == 0 and producer in self.constants:
-            return True
-        fold = self.folds.get(producer)
-        return fold is not None and port < len(fold.values) and fold.values[port] is not None
-
-    def _try(self, node, entry) -> None:
+    def _try(self, node, entry, strict: bool) -> None:
         msg = node.proto
         name = msg.name
-        data, controls, refs = [], [], []
+        self.visited.add(name)
+        folds, constants, shapes = self.folds, self.constants, self.shapes
+        controls, refs, inputs = [], [], []
         for text in msg.input:
             if text.startswith("^"):
                 controls.append(text[1:])
@@ -121,34 +137,61 @@ class _Planner:
             producer, port = split_ref(text)
             # Cheap test first, before any shape is computed: every input the kernel
             # reads is known, every other input has a fully known shape.
-            if not self._known(producer, port) and (
-                    entry.reads_value(len(data)) or not self.shapes[text].fully_known):
-                return
-            data.append(text)
+            fold = folds.get(producer)
+            if fold is not None and port < len(fold.values) and fold.values[port] is not None:
+                inputs.append(fold.infos[port])
+            elif port == 0 and producer in constants:
+                inputs.append(None)  # looked up below, once the node is worth it
+            else:
+                if strict and producer not in self.visited:
+                    self._check_order(producer)
+                if entry.reads_value(len(refs)):
+                    return
+                info = shapes[text]
+                if not info.fully_known:
+                    return
+                inputs.append(info)
             refs.append((producer, port))
         users = self.graph.consumers(name)
         if not users and name not in self.outputs:
             return  # nothing reads it
-        inputs = [self._info(producer, port, text) for (producer, port), text in zip(refs, data)]
-        ctx = node_context(node, inputs, self.limit)
-        infos = [settle(i) for i in normalize_outputs(entry.shape(ctx))]
-        single = len(infos) == 1
-        if not single and name in self.outputs:
+        for index, info in enumerate(inputs):
+            if info is None:
+                inputs[index] = shapes.output(refs[index][0])
+        ctx = NodeCtx(msg, inputs, self.limit)
+        result = entry.shape(ctx)
+        if type(result) is TensorInfo:
+            infos = [settle(result)]
+        else:
+            infos = [settle(i) for i in normalize_outputs(result)]
+        if len(infos) == 1:
+            ports = _PORT_0
+        elif name in self.outputs:
             return  # its outputs would change names
-        ports = [0] if single else _used_ports(name, users)
+        else:
+            ports = _used_ports(name, users)
         if not ports or any(p >= len(infos) or not self._fits(infos[p]) for p in ports):
             return
         values = self._values(entry, ctx, infos, refs, ports)
         if values is None or any(values[p] is None for p in ports):
             return
-        infos = [self._with_small_value(info, value) for info, value in zip(infos, values)]
-        self.shapes.set_outputs(name, infos)
-        self.folds[name] = _Fold(node, msg.op, infos, values, ports, list(dict.fromkeys(
-            p for p, _ in refs)), controls, users)
+        limit = self.limit
+        for index, value in enumerate(values):  # what shape inference would give
+            info = infos[index]
+            if info.value is None and value is not None and info.size <= limit:
+                infos[index] = info._replace(value=_small_value(value))
+        shapes.set_outputs(name, infos)
+        producers = [refs[0][0]] if len(refs) == 1 else list(dict.fromkeys(p for p, _ in refs))
+        folds[name] = fold = _Fold(node, msg.op, infos, values, ports, producers, controls, users)
+        self.by_node[node] = fold
 
-    def _info(self, producer: str, port: int, text: str) -> TensorInfo:
-        fold = self.folds.get(producer)
-        return fold.infos[port] if fold is not None else self.shapes[text]
+    def _check_order(self, producer: str) -> None:
+        """An input whose producer comes later in the graph could still become known."""
+        node = self.graph.get(producer)
+        entry = ops.OPS.get(node.op) if node is not None else None
+        if entry is not None and producer not in self.constants and (
+                entry.constant or entry.foldable):
+            raise _OutOfOrder(producer)
 
     def _fits(self, info) -> bool:
         if info.size is None or info.dtype is None:
@@ -162,21 +205,26 @@ class _Planner:
         return info.size * itemsize <= self.max_bytes
 
     def _values(self, entry, ctx, infos, refs, ports) -> list | None:
-        if len(infos) == 1 and entry.keeps_bytes:
+        if entry.keeps_bytes and len(infos) == 1:
             info, source = infos[0], ctx.inputs[0]
-            if info.fully_known and info.dtype is not None and info.dtype == source.dtype:
+            if info.dtype is not None and info.dtype == source.dtype and info.fully_known:
                 value = self._value(*refs[0], stored=True)
-                if isinstance(value, _Stored):
-                    return [_Stored(value.source, info.shape)]
+                if type(value) is _Stored:
+                    return [_Stored(value.source, info.shape,
+                                    value.reshaped or info.shape != source.shape)]
                 return [value.reshape(info.shape)]
         if all(infos[p].value is not None for p in ports):
             return [info.value for info in infos]  # the shape function knew them
         args = []
         for index, info in enumerate(ctx.inputs):
-            value = self._value(*refs[index]) if entry.reads_value(index) \
-                else placeholder_array(info)
-            if value is None:
-                return None
+            if not entry.reads_value(index):
+                value = placeholder_array(info)
+                if value is None:
+                    return None
+            else:
+                value = info.value
+                if value is None:
+                    value = self._value(*refs[index])
             args.append(value)
         return run_kernel(entry, ctx, args, infos)
 
@@ -185,23 +233,25 @@ class _Planner:
         fold = self.folds.get(producer)
         if fold is not None:
             value = fold.values[port]
-            return value.array() if isinstance(value, _Stored) and not stored else value
+            return value.array() if type(value) is _Stored and not stored else value
         const = self.constants[producer]
         if stored:
             tensor = const.proto.attr["value"].tensor
             if tensor.dtype != DType.string and not has_typed_values(tensor):
                 return _Stored(const, None)
-        return ops.get(const.op).kernel(node_context(const, []))
+        return ops.get(const.op).kernel(NodeCtx(const.proto, []))
 
-    def _with_small_value(self, info: TensorInfo, value) -> TensorInfo:
-        """The info shape inference would give: values of small tensors carried along."""
-        if info.value is not None or value is None or info.size > self.limit:
-            return info
-        array = value.array() if isinstance(value, _Stored) else value
-        if array.flags.writeable:
-            array = array.view()
-            array.flags.writeable = False
-        return info._replace(value=array)
+
+_PORT_0 = [0]
+
+
+def _small_value(value) -> np.ndarray:
+    """A read-only array of a small value (TensorInfo values are shared)."""
+    array = value.array() if type(value) is _Stored else value
+    if array.flags.writeable:
+        array = array.view()
+        array.flags.writeable = False
+    return array
 
 
 def _used_ports(name: str, users) -> list[int]:
@@ -218,12 +268,15 @@ def _used_ports(name: str, users) -> list[int]:
 
 # -- pass 2: rewriting -------------------------------------------------------------------
 class _Rewriter:
-    def __init__(self, graph, folds: dict[str, _Fold], constants: dict, outputs: set):
+    def __init__(self, graph, planner: _Planner):
         self.graph = graph
-        self.folds = folds
-        self.constants = constants
-        self.outputs = outputs
+        self.folds = planner.folds
+        self.by_node = planner.by_node
+        self.constants = planner.constants
+        self.outputs = planner.outputs
         self.renamed: dict[str, str] = {}  # multi-output node -> its first new Const
+        self.readers: dict[str, int] = {}  # Const read by folded nodes -> how many nodes read it
+        self.moved: dict[str, object] = {}  # Const -> the node that adopted its NodeDef
 
     def run(self) -> list[dict]:
         if not self.folds:
@@ -237,69 +290,86 @@ class _Rewriter:
             if name in dead or len(fold.infos) != 1:
                 continue
             value, node = fold.values[0], fold.node
-            if isinstance(value, _Stored) and value.source.name in dead \
-                    and value.source.name not in donors:
-                donors.add(value.source.name)
-                adopters.append((fold, value.source))
-                node.set_inputs([])
+            source = value.source.name if type(value) is _Stored else None
+            if source is not None and source in dead and source not in donors:
+                donor = value.source
+                donors.add(source)
+                if fold.producers == [source] and self.readers[source] == 1:
+                    self._adopt(fold, donor, controls[name])  # Identity(Const): at once
+                else:  # the donor still has readers to remove first
+                    adopters.append((fold, donor))
+                    node.set_inputs([])
                 continue
             msg = node.proto
             msg.ClearField("attr")
             tensor = msg.attr["value"].tensor
             if isinstance(value, _Stored):  # copy the stored bytes under the new shape
-                tensor.CopyFrom(value.source.proto.attr["value"].tensor)
-                del tensor.tensor_shape.dim[:]
+                tensor.CopyFrom(self._stored_tensor(value))
+                dims = tensor.tensor_shape.dim
+                del dims[:]
                 for size in value.shape:
-                    tensor.tensor_shape.dim.add(size=size)
+                    dims.add(size=size)
             else:
                 write_array(tensor, value, fold.infos[0].dtype)
             msg.attr["dtype"].type = tensor.dtype
             node.op = ops.CONST_OP
             node.set_inputs(self._control_refs(controls[name]))
+        folds, constants = self.folds, self.constants
         for name in dead:
             if name not in donors:
-                fold = self.folds.get(name)
-                doomed.append(fold.node if fold is not None else self.constants[name])
+                fold = folds.get(name)
+                doomed.append(fold.node if fold is not None else constants[name])
         self.graph.remove(doomed)
         for fold, donor in adopters:
             self._adopt(fold, donor, controls[fold.node.name])
         return self._log(created)
 
+    def _stored_tensor(self, value: _Stored):
+        """The TensorProto now holding a _Stored value's bytes (its Const may have moved)."""
+        holder = self.moved.get(value.source.name, value.source)
+        return holder.proto.attr["value"].tensor
+
     def _unread(self, name: str, users=None) -> bool:
         """Whether only folded nodes read ``name``, and through data edges only."""
-        folds = self.folds
+        by_node = self.by_node
         for user in self.graph.consumers(name) if users is None else users:
-            fold = folds.get(user.name)
-            if fold is None or name in fold.controls:
+            fold = by_node.get(user)
+            if fold is None or fold.controls and name in fold.controls:
                 return False
         return name not in self.outputs
 
     def _dead(self) -> set[str]:
         """Folded nodes and Consts that disappear: only folded nodes read them."""
-        dead, seen = set(), set()
+        dead, readers, graph, constants = set(), self.readers, self.graph, self.constants
+        unread = self._unread
         for name, fold in self.folds.items():
-            if len(fold.infos) != 1 or self._unread(name, fold.users):
+            if len(fold.infos) != 1 or unread(name, fold.users):
                 dead.add(name)
             for producer in fold.producers:
-                if producer in self.constants and producer not in seen:
-                    seen.add(producer)
-                    if self._unread(producer):
+                if producer not in readers and producer in constants:
+                    users = graph.consumers(producer)
+                    readers[producer] = len(users)
+                    if unread(producer, users):
                         dead.add(producer)
         return dead
 
     def _controls(self, dead: set[str]) -> dict[str, list[str]]:
         """Control inputs of each folded node, plus those of the removed nodes it replaces."""
         controls: dict[str, list[str]] = {}
+        constants, none = self.constants, []
         for name, fold in self.folds.items():
-            merged = dict.fromkeys(fold.controls)
+            merged = dict.fromkeys(fold.controls) if fold.controls else None
             for producer in fold.producers:
                 if producer in dead:
                     inherited = controls.get(producer)
                     if inherited is None:  # a removed Const
-                        inherited = controls[producer] = list(
-                            self.constants[producer].control_inputs)
-                    merged.update((c, None) for c in inherited if c != name)
-            controls[name] = list(merged)
+                        msg = constants[producer].proto
+                        inherited = controls[producer] = [
+                            t[1:] for t in msg.input if t.startswith("^")] if msg.input else none
+                    if inherited:
+                        merged = merged if merged is not None else {}
+                        merged.update((c, None) for c in inherited if c != name)
+            controls[name] = list(merged) if merged else none
         return controls
 
     def _control_refs(self, names: list[str]) -> list[str]:
@@ -334,16 +404,20 @@ class _Rewriter:
 
     def _adopt(self, fold, donor, controls: list[str]) -> None:
         """The folded pass-through takes over its source Const's NodeDef (no copy)."""
-        node = fold.node
-        inherited = list(donor.control_inputs)
+        node, value = fold.node, fold.values[0]
+        own = donor.proto.input
+        inherited = [t[1:] for t in own if t.startswith("^")] if len(own) else []
         self.graph.adopt(node, donor)
-        dims = node.proto.attr["value"].tensor.tensor_shape.dim
-        del dims[:]
-        for size in fold.infos[0].shape:
-            dims.add(size=size)
-        refs = self._control_refs(list(dict.fromkeys(inherited + controls)))
-        if refs:
-            node.set_inputs(refs)
+        self.moved[donor.name] = node
+        if value.reshaped:
+            dims = node.proto.attr["value"].tensor.tensor_shape.dim
+            del dims[:]
+            for size in value.shape:
+                dims.add(size=size)
+        if inherited or controls:
+            refs = self._control_refs(list(dict.fromkeys(inherited + controls)))
+            if refs:
+                node.set_inputs(refs)
 
     def _log(self, created: dict) -> list[dict]:
         log = []
@@ -357,7 +431,13 @@ class _Rewriter:
 
 
 def _entry(name: str, op: str, info) -> dict:
-    return {"node": name, "op": op, "shape": list(info.shape), "dtype": str(info.dtype)}
+    dtype = _DTYPE_NAMES.get(info.dtype)
+    if dtype is None:
+        dtype = _DTYPE_NAMES[info.dtype] = str(info.dtype)
+    return {"node": name, "op": op, "shape": list(info.shape), "dtype": dtype}
+
+
+_DTYPE_NAMES: dict = {}
 
 
 __all__ = ["DEFAULT_MAX_BYTES", "fold_constants"]

@@ -51,14 +51,12 @@ class Shapes(Mapping):
         if found:
             return found[0]
         name, port = split_ref(str(tensor))
-        if name.startswith("^") or self._graph.get(name) is None and name not in self._table:
+        if name.startswith("^"):
             raise KeyError(tensor)
-        outputs = self._outputs(name)
-        if port < len(outputs):
-            return outputs[port]
-        if isinstance(outputs, _UnknownOutputs):
-            return UNKNOWN
-        raise KeyError(tensor)
+        try:
+            return self.output(name, port)
+        except KeyError:
+            raise KeyError(tensor) from None
 
     def __iter__(self):
         self.compute_all()
@@ -77,6 +75,20 @@ class Shapes(Mapping):
             raise GraphtoolError(f"no node named {name!r} in the graph"
                                  + did_you_mean(name, self._table))
         return list(self._outputs(name))
+
+    def output(self, name: str, port: int = 0) -> TensorInfo:
+        """TensorInfo of output ``port`` of node ``name`` (``shapes[f"{name}:{port}"]``
+        without parsing the reference)."""
+        outputs = self._table.get(name)
+        if outputs is None:
+            if self._graph.get(name) is None:
+                raise KeyError(name)
+            outputs = self._outputs(name)
+        if port < len(outputs):
+            return outputs[port]
+        if isinstance(outputs, _UnknownOutputs):
+            return UNKNOWN
+        raise KeyError(f"{name}:{port}")
 
     def set_outputs(self, name: str, infos: list[TensorInfo]) -> None:
         """Record the outputs of a node added after the analysis ran."""
@@ -102,6 +114,11 @@ class Shapes(Mapping):
     def _outputs(self, name: str) -> list[TensorInfo]:
         found = self._table.get(name)
         if found is None:
+            node = self._graph.get(name)
+            if node is not None and not node.proto.input:  # a source (Const): no walk
+                found = self._table[name] = self._infer(node, ())
+                self.order.append(name)
+                return found
             self._walk(name)  # lazy callers silence numpy warnings around their loop
             found = self._table[name]
         return found
@@ -146,6 +163,8 @@ class Shapes(Mapping):
             self.unknown_ops[op] += 1
             return _declared_shapes(node)
         name = msg.name
+        if entry.node_info is not None and name not in self._pinned:
+            return [entry.node_info(msg, self._limit)]
         if name in self._pinned:
             return infer_node(entry, node_context(node, inputs, self._limit,
                                                   pinned=self._pinned[name]))

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from graphtool.dtypes import DType, as_dtype
+from graphtool.errors import GraphtoolError
 from graphtool.ops.context import CannotEvaluate, Ctx, TensorInfo
 from graphtool.ops.registry import family
 from graphtool.ops.shapefns import as_dims, dims_operand, merge_shapes, out, same_as, unknown_rank
@@ -47,7 +48,15 @@ def _const_kernel(ctx: Ctx):
     return to_array(raw.tensor) if raw is not None else np.asarray(ctx.attr("value"))
 
 
-define("Const", shape=_const_info, kernel=_const_kernel, outputs=1, constant=True)
+def _const_node_info(msg, value_limit: int) -> TensorInfo:
+    attrs = msg.attr
+    if "value" not in attrs:
+        raise GraphtoolError(f"node {msg.name!r} (Const) has no attr 'value'")
+    return tensor_info(attrs["value"].tensor, value_limit)
+
+
+define("Const", shape=_const_info, kernel=_const_kernel, outputs=1, constant=True,
+       node_info=_const_node_info)
 
 
 def _placeholder(ctx: Ctx) -> TensorInfo:

@@ -47,12 +47,14 @@ class TensorInfo(NamedTuple):
     @property
     def fully_known(self) -> bool:
         """Whether every dimension is known."""
-        return self.shape is not None and all(d is not None for d in self.shape)
+        shape = self.shape
+        return shape is not None and None not in shape
 
     @property
     def size(self) -> int | None:
         """Number of elements, when the shape is fully known."""
-        return math.prod(self.shape) if self.fully_known else None
+        shape = self.shape
+        return math.prod(shape) if shape is not None and None not in shape else None
 
     def elements(self) -> tuple | None:
         """Known elements (None for unknown ones) of a small int tensor, else None."""

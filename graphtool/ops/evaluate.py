@@ -42,6 +42,9 @@ UNKNOWN_ELEMENT = _Unknown()
 
 
 def normalize_outputs(result) -> list:
+    kind = type(result)
+    if kind is TensorInfo or kind is np.ndarray:  # the common single outputs
+        return [result]
     if isinstance(result, TensorInfo) or not isinstance(result, (list, tuple)):
         return [result]
     return list(result)
@@ -88,13 +91,14 @@ def run_kernel(opdef: OpDef, ctx: Ctx, args: list, expected: list[TensorInfo] | 
         if result is None:
             arrays.append(None)
             continue
-        array = np.asarray(result)
+        array = result if type(result) is np.ndarray else np.asarray(result)
         info = expected[k] if expected is not None and k < len(expected) else None
         if info is not None and info.dtype is not None and info.dtype not in _NO_NUMPY:
             want = to_numpy(info.dtype)
             if array.dtype != want:
                 array = array.astype(want)
-        if info is not None and info.shape is not None and not _fits(array.shape, info.shape):
+        if info is not None and info.shape is not None and array.shape != info.shape \
+                and not _fits(array.shape, info.shape):
             raise RuntimeError(
                 f"graphtool.ops: {ctx.op} kernel gave shape {array.shape} for node "
                 f"{ctx.name!r} but its shape function says {info.shape}")

@@ -34,6 +34,9 @@ class OpDef:
     constant: the node's value is in its own attrs (Const).
     keeps_bytes: output 0 holds input 0's elements in the same order (Identity,
             Reshape), so folding can copy the stored bytes instead of decoding them.
+    node_info: ``node_info(node_def, value_limit) -> TensorInfo``: the output of an op
+            without inputs read straight from its NodeDef, skipping the Ctx
+            (Const: every graph has many, and each costs only a header read).
     """
     name: str
     shape: Callable[[Ctx], TensorInfo | list] | None = None
@@ -44,6 +47,7 @@ class OpDef:
     partial: bool = False
     constant: bool = False
     keeps_bytes: bool = False
+    node_info: Callable | None = None
     family: str = ""
 
     @property
