@@ -208,11 +208,15 @@ class _Planner:
         if entry.keeps_bytes and len(infos) == 1:
             info, source = infos[0], ctx.inputs[0]
             if info.dtype is not None and info.dtype == source.dtype and info.fully_known:
-                value = self._value(*refs[0], stored=True)
-                if type(value) is _Stored:
-                    return [_Stored(value.source, info.shape,
-                                    value.reshaped or info.shape != source.shape)]
-                return [value.reshape(info.shape)]
+                producer, port = refs[0]
+                fold = self.folds.get(producer)
+                value = fold.values[port] if fold is not None \
+                    else self._stored(producer, source.shape)
+                if type(value) is not _Stored:
+                    return [value.reshape(info.shape)]
+                if value.shape == info.shape:
+                    return [value]
+                return [_Stored(value.source, info.shape, True)]
         if all(infos[p].value is not None for p in ports):
             return [info.value for info in infos]  # the shape function knew them
         args = []
@@ -228,17 +232,22 @@ class _Planner:
             args.append(value)
         return run_kernel(entry, ctx, args, infos)
 
-    def _value(self, producer: str, port: int, stored: bool = False):
-        """The value of a known input: an array (``stored``: a _Stored where it can be)."""
+    def _value(self, producer: str, port: int) -> np.ndarray:
+        """The value of a known input as an array."""
         fold = self.folds.get(producer)
         if fold is not None:
             value = fold.values[port]
-            return value.array() if type(value) is _Stored and not stored else value
+            return value.array() if type(value) is _Stored else value
         const = self.constants[producer]
-        if stored:
-            tensor = const.proto.attr["value"].tensor
-            if tensor.dtype != DType.string and not has_typed_values(tensor):
-                return _Stored(const, None)
+        return ops.get(const.op).kernel(NodeCtx(const.proto, []))
+
+    def _stored(self, producer: str, shape: tuple):
+        """A Const's value as a _Stored when its bytes can be reused as they are, else
+        as an array."""
+        const = self.constants[producer]
+        tensor = const.proto.attr["value"].tensor
+        if tensor.dtype != DType.string and not has_typed_values(tensor):
+            return _Stored(const, shape)
         return ops.get(const.op).kernel(NodeCtx(const.proto, []))
 
 

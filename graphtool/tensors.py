@@ -37,6 +37,12 @@ def to_array(tensor) -> np.ndarray:
     shape = None if shape_msg.unknown_rank else tuple([d.size for d in shape_msg.dim])
     if shape is None or min(shape, default=0) < 0:
         raise GraphtoolError(f"a constant tensor has no fully known shape ({shape})")
+    return decode(tensor, dtype, shape)
+
+
+def decode(tensor, dtype: DType, shape: tuple) -> np.ndarray:
+    """``to_array`` for a caller that has already read the dtype and the (fully known)
+    shape from the TensorProto's header."""
     np_dtype = to_numpy(dtype)
     count = math.prod(shape)  # exact Python int; np.prod costs more on tiny tuples
     if dtype == DType.string:
@@ -117,5 +123,7 @@ def uses_tensor_content(tensor) -> bool:
 def has_typed_values(tensor) -> bool:
     """Whether values sit in the typed ``*_val`` field (scalar/splat form) rather than in
     ``tensor_content``; cheap, unlike reading ``tensor_content`` (which copies the bytes)."""
-    field = _VAL_FIELD.get(as_dtype(tensor.dtype))
+    field = _VAL_FIELD.get(tensor.dtype)  # DTypes hash as their numbers
+    if field is None:
+        field = _VAL_FIELD.get(as_dtype(tensor.dtype))  # a reference type
     return field is not None and len(getattr(tensor, field)) > 0

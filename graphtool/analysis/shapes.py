@@ -81,9 +81,10 @@ class Shapes(Mapping):
         without parsing the reference)."""
         outputs = self._table.get(name)
         if outputs is None:
-            if self._graph.get(name) is None:
+            node = self._graph.get(name)
+            if node is None:
                 raise KeyError(name)
-            outputs = self._outputs(name)
+            outputs = self._compute(node)
         if port < len(outputs):
             return outputs[port]
         if isinstance(outputs, _UnknownOutputs):
@@ -115,13 +116,27 @@ class Shapes(Mapping):
         found = self._table.get(name)
         if found is None:
             node = self._graph.get(name)
-            if node is not None and not node.proto.input:  # a source (Const): no walk
-                found = self._table[name] = self._infer(node, ())
-                self.order.append(name)
-                return found
-            self._walk(name)  # lazy callers silence numpy warnings around their loop
-            found = self._table[name]
+            if node is None:
+                self._walk(name)
+                return self._table[name]
+            found = self._compute(node)
         return found
+
+    def _compute(self, node) -> list[TensorInfo]:
+        """Outputs of a node not in the table yet (and of whatever it needs)."""
+        msg = node.proto
+        name = msg.name
+        if not msg.input:  # a source (Const): no walk
+            entry = ops.OPS.get(msg.op)
+            if entry is not None and entry.node_info is not None and name not in self._pinned:
+                found = [entry.node_info(msg, self._limit)]
+            else:
+                found = self._infer(node, ())
+            self._table[name] = found
+            self.order.append(name)
+            return found
+        self._walk(name)  # lazy callers silence numpy warnings around their loop
+        return self._table[name]
 
     def _walk(self, name: str) -> None:
         """Compute ``name`` and whatever it needs, producers first, without recursion."""

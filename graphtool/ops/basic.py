@@ -10,7 +10,7 @@ from graphtool.errors import GraphtoolError
 from graphtool.ops.context import CannotEvaluate, Ctx, TensorInfo
 from graphtool.ops.registry import family
 from graphtool.ops.shapefns import as_dims, dims_operand, merge_shapes, out, same_as, unknown_rank
-from graphtool.tensors import shape_of, to_array
+from graphtool.tensors import decode, shape_of, to_array
 
 define = family("basic")
 
@@ -35,11 +35,12 @@ def tensor_info(tensor, value_limit: int) -> TensorInfo:
     for tensors up to ``value_limit`` elements (every Const passes through here)."""
     dtype = as_dtype(tensor.dtype)
     shape = shape_of(tensor.tensor_shape)
-    value = None
-    if shape is not None and math.prod(shape) <= value_limit:
-        value = to_array(tensor)
-        value.flags.writeable = False
-    # Stored dims of -1 would be unknown; TensorProtos never hold them, to_array rejects them.
+    if shape is None or math.prod(shape) > value_limit:
+        return TensorInfo(dtype, shape)
+    if min(shape, default=0) < 0:
+        to_array(tensor)  # raises: a constant needs a fully known shape
+    value = decode(tensor, dtype, shape)
+    value.flags.writeable = False
     return TensorInfo(dtype, shape, value)
 
 

@@ -119,10 +119,12 @@ class Ctx:
         return self.inputs[i] if i < len(self.inputs) else UNKNOWN
 
     def dtype(self, i: int) -> DType | None:
-        return self.info(i).dtype
+        inputs = self.inputs
+        return inputs[i].dtype if i < len(inputs) else None
 
     def shape(self, i: int) -> tuple | None:
-        return self.info(i).shape
+        inputs = self.inputs
+        return inputs[i].shape if i < len(inputs) else None
 
     def rank(self, i: int) -> int | None:
         return self.info(i).rank
@@ -147,8 +149,10 @@ class Ctx:
 
     def out_dtype(self, attr: str = "T", input_index: int | None = 0) -> DType | None:
         """Output dtype: the given input's dtype, else the attr's value."""
-        if input_index is not None and self.dtype(input_index) is not None:
-            return self.dtype(input_index)
+        if input_index is not None:
+            dtype = self.dtype(input_index)
+            if dtype is not None:
+                return dtype
         value = self.attr(attr, None)
         return as_dtype(value) if value is not None else None
 

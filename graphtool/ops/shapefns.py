@@ -7,7 +7,9 @@ from graphtool.ops.context import Ctx, TensorInfo, format_shape
 
 
 def out(dtype, shape, value=None, partial=None) -> TensorInfo:
-    return TensorInfo(dtype, None if shape is None else tuple(shape), value, partial)
+    if type(shape) is not tuple and shape is not None:
+        shape = tuple(shape)
+    return TensorInfo(dtype, shape, value, partial)
 
 
 def unknown_rank(dtype=None) -> TensorInfo:
@@ -64,6 +66,12 @@ def broadcast(ctx: Ctx, a, b) -> tuple | None:
     """The broadcast shape of ``a`` and ``b``; a clear error when they cannot broadcast."""
     if a is None or b is None:
         return None
+    if a == b and None not in a:  # equal known shapes (batch-norm vectors)
+        return tuple(a)
+    if not b and None not in a:  # a known shape with a scalar
+        return tuple(a)
+    if not a and None not in b:
+        return tuple(b)
     rank = max(len(a), len(b))
     pa = (1,) * (rank - len(a)) + tuple(a)
     pb = (1,) * (rank - len(b)) + tuple(b)
