@@ -262,3 +262,50 @@ def test_folding_does_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", code, "/dev/null"], capture_output=True,
                          text=True, cwd=ROOT, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# -- the pass-through paths of the rewrite (Const bytes moved or copied, never decoded) -------
+def pass_through_graph() -> Graph:
+    """Identity/Reshape chains over Consts, kept because unfolded nodes read them:
+    an Identity that takes over its Const, a Reshape of the same Const next to it (a copy
+    from the moved bytes), a Const shared with an unfolded reader (a copy), and a
+    Reshape(Identity(Const)) whose Identity disappears (the Const moves afterwards)."""
+    graph = graph_with_input((2, 6))
+    graph.add_node("NoOp", "init")
+    graph.add_node("Placeholder", "x23", attrs={"dtype": DType.float32, "shape": Shape((2, 3))})
+    graph.add_const(np.array([2, 3], np.int32), "shape23")
+    graph.add_const(np.arange(6, dtype=np.float32) - 2.5, "c")
+    add(graph, "Identity", "i", ["c"])
+    add(graph, "Reshape", "r", ["i", "shape23"])
+    add(graph, "Mul", "y1", ["x", "i"])
+    add(graph, "AddV2", "y2", ["x23", "r"])
+    graph.add_const(np.linspace(-1, 1, 6).astype(np.float32), "s")
+    add(graph, "Identity", "j", ["s"])
+    add(graph, "Mul", "y3", ["x", "s"])
+    add(graph, "Sub", "y4", ["x", "j"])
+    graph.add_const(np.arange(6, dtype=np.float32) * 3, "c2")
+    graph.node("c2").add_control_input("init")
+    add(graph, "Identity", "i2", ["c2"])
+    add(graph, "Reshape", "k", ["i2", "shape23"])
+    add(graph, "Mul", "y5", ["x23", "k"])
+    return graph
+
+
+def test_pass_throughs_move_or_copy_the_stored_bytes():
+    graph = pass_through_graph()
+    fetches = ["y1:0", "y2:0", "y3:0", "y4:0", "y5:0"]
+    rng = np.random.default_rng(7)
+    feeds = {"x:0": rng.standard_normal((2, 6)).astype(np.float32),
+             "x23:0": rng.standard_normal((2, 3)).astype(np.float32)}
+    reference = {"i": "c", "r": "c", "j": "s", "k": "c2"}  # folded node -> TF value of it
+    before = run_tf(graph, feeds, fetches + [f"{n}:0" for n in reference])
+    log = check_fold(graph, feeds, fetches)
+    assert {e["node"] for e in log} >= {"i", "r", "j", "k", "i2"}
+    assert "c" not in graph and "c2" not in graph and "i2" not in graph
+    assert "s" in graph  # y3 still reads it
+    for (name, _), want in zip(reference.items(), before[len(fetches):]):
+        node = graph.node(name)
+        assert node.op == "Const" and uses_tensor_content(node.proto.attr["value"].tensor)
+        np.testing.assert_array_equal(node.tensor, want, err_msg=name)
+    assert graph.node("k").control_inputs == ("init",)  # inherited through i2 from c2
+    assert graph.node("i").inputs == () and graph.node("r").inputs == ()

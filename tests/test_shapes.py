@@ -382,3 +382,27 @@ def test_format_shapes_shows_small_values():
     shape_line = next(line for line in text.splitlines() if line.startswith("Shape "))
     assert re.split(r"\s{2,}", shape_line) == [
         "Shape", "Shape", "int32[4]", "= [" + ", ".join(str(v) for v in value) + "]"]
+
+
+@pytest.mark.parametrize("path", fixture_graphs()[:12], ids=lambda p: p.name)
+def test_const_fast_path_agrees_with_the_op_shape_function(path):
+    """Consts read straight from their NodeDef (OpDef.node_info) give what the general
+    path through a Ctx and the Const shape function gives, values included."""
+    from graphtool import ops
+    from graphtool.analysis.shapes import node_context
+    from graphtool.ops.evaluate import infer_node
+    graph = graphtool.load(path)
+    shapes = infer_shapes(graph, lazy=True)
+    entry = ops.get("Const")
+    consts = graph.nodes_by_op("Const")
+    assert consts
+    for node in consts:
+        fast = shapes.output(node.name)
+        [general] = infer_node(entry, node_context(node, []))
+        assert (fast.dtype, fast.shape) == (general.dtype, general.shape), node.name
+        if general.value is None:
+            assert fast.value is None
+        else:
+            np.testing.assert_array_equal(fast.value, general.value, err_msg=node.name)
+            assert fast.value.dtype == general.value.dtype
+        np.testing.assert_array_equal(node.tensor.shape, fast.shape)
