@@ -114,7 +114,7 @@ class _Planner:
         return self.folds
 
     def _pass(self, nodes, strict: bool) -> None:
-        table, constants, visited = ops.OPS, self.constants, self.visited
+        table, constants = ops.OPS, self.constants
         for node in nodes:
             entry = table.get(node.op)
             if entry is None:
@@ -238,8 +238,7 @@ class _Planner:
         if fold is not None:
             value = fold.values[port]
             return value.array() if type(value) is _Stored else value
-        const = self.constants[producer]
-        return ops.get(const.op).kernel(NodeCtx(const.proto, []))
+        return _decoded(self.constants[producer])
 
     def _stored(self, producer: str, shape: tuple):
         """A Const's value as a _Stored when its bytes can be reused as they are, else
@@ -248,7 +247,12 @@ class _Planner:
         tensor = const.proto.attr["value"].tensor
         if tensor.dtype != DType.string and not has_typed_values(tensor):
             return _Stored(const, shape)
-        return ops.get(const.op).kernel(NodeCtx(const.proto, []))
+        return _decoded(const)
+
+
+def _decoded(const) -> np.ndarray:
+    """The value of a constant node, from its op's kernel."""
+    return ops.get(const.op).kernel(NodeCtx(const.proto, []))
 
 
 _PORT_0 = [0]
@@ -314,10 +318,7 @@ class _Rewriter:
             tensor = msg.attr["value"].tensor
             if isinstance(value, _Stored):  # copy the stored bytes under the new shape
                 tensor.CopyFrom(self._stored_tensor(value))
-                dims = tensor.tensor_shape.dim
-                del dims[:]
-                for size in value.shape:
-                    dims.add(size=size)
+                _set_dims(tensor, value.shape)
             else:
                 write_array(tensor, value, fold.infos[0].dtype)
             msg.attr["dtype"].type = tensor.dtype
@@ -419,10 +420,7 @@ class _Rewriter:
         self.graph.adopt(node, donor)
         self.moved[donor.name] = node
         if value.reshaped:
-            dims = node.proto.attr["value"].tensor.tensor_shape.dim
-            del dims[:]
-            for size in value.shape:
-                dims.add(size=size)
+            _set_dims(node.proto.attr["value"].tensor, value.shape)
         if inherited or controls:
             refs = self._control_refs(list(dict.fromkeys(inherited + controls)))
             if refs:
@@ -437,6 +435,13 @@ class _Rewriter:
             for port, const in zip(fold.ports, created[name]):
                 log.append(dict(_entry(const.name, fold.op, fold.infos[port]), **{"from": name}))
         return log
+
+
+def _set_dims(tensor, shape: tuple) -> None:
+    dims = tensor.tensor_shape.dim
+    del dims[:]
+    for size in shape:
+        dims.add(size=size)
 
 
 def _entry(name: str, op: str, info) -> dict:
