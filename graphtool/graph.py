@@ -216,11 +216,11 @@ class Node:
 
     def set_tensor(self, array, dtype=None) -> None:
         """Store ``array`` as this node's ``value`` (tensor_content) and ``dtype`` attrs."""
-        from graphtool.tensors import from_array
-        tensor = from_array(array, dtype)
+        from graphtool.tensors import write_array
         msg = self._check()
-        msg.attr["value"].tensor.CopyFrom(tensor)
-        msg.attr["dtype"].type = tensor.dtype
+        tensor = msg.attr["value"].tensor
+        tensor.Clear()
+        msg.attr["dtype"].type = int(write_array(tensor, array, dtype))  # in place: no copy
 
 
 class Graph:

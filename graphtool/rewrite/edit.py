@@ -86,11 +86,11 @@ class Edit:
         self.seeds: set[str] = set()   # surviving producers of removed nodes
 
     # -- creating -----------------------------------------------------------
-    def add_node(self, op: str, name: str, inputs=(), attrs: dict | None = None):
-        """Add a node named ``name`` (made unique); ``attrs`` maps keys to AttrValues."""
+    def add_node(self, op: str, name: str, inputs=(), attrs: dict | None = None, *, base=None):
+        """Add a node named ``name`` (made unique); ``attrs`` maps keys to AttrValues (None
+        removes the key); ``base``, a NodeDef, gives the attrs to start from."""
         node = self.graph.add_node(op, self.graph.fresh_name(name), inputs)
-        for key, value in (attrs or {}).items():
-            node.proto.attr[key].CopyFrom(value)
+        _set_attrs(node.proto, attrs or {}, base)
         self._created(node)
         return node
 
@@ -105,13 +105,13 @@ class Edit:
             self.index.add(node.name, node.op)
 
     # -- changing -----------------------------------------------------------
-    def rebuild(self, node, op: str, inputs, attrs: dict) -> None:
-        """Turn ``node`` into a different node in place: it keeps its name and position."""
+    def rebuild(self, node, op: str, inputs, attrs: dict, *, base=None) -> None:
+        """Turn ``node`` into a different node in place: it keeps its name and position.
+        ``attrs`` and ``base`` as for ``add_node``."""
         old_op = node.op
         msg = node.proto
         msg.attr.clear()
-        for key, value in attrs.items():
-            msg.attr[key].CopyFrom(value)
+        _set_attrs(msg, attrs, base)
         if op != old_op:
             node.op = op
             if self.index is not None:
@@ -198,3 +198,15 @@ class Edit:
         if self.renamed:
             entry["renamed"] = dict(self.renamed)
         return entry
+
+
+def _set_attrs(msg, attrs: dict, base) -> None:
+    """``base``'s attrs (one merge), then each of ``attrs``: set, or removed when None."""
+    if base is not None:
+        msg.attr.MergeFrom(base.attr)
+    for key, value in attrs.items():
+        if value is None:
+            if key in msg.attr:
+                del msg.attr[key]
+        else:
+            msg.attr[key].CopyFrom(value)

@@ -30,7 +30,7 @@ from graphtool.lang.computed import (CallValue, Computed, CopyAttr, ExprValue, L
 from graphtool.lang.functions import MAX_ELEMENTS, value_of
 from graphtool.lang.source import Position, SourceMap
 from graphtool.match.pattern import InputRef, Pattern, parse_input_ref
-from graphtool.proto import AttrValue
+from graphtool.proto import AttrValue, NodeDef
 from graphtool.rewrite.edit import CONST_OP, Edit
 
 
@@ -359,9 +359,9 @@ def _build(rep: Replacement, match, edit: Edit, env, controls: list[str]) -> Non
                          "dtype": attr_codec.encode(dtype, "type")}
                 edit.rebuild(graph.node(match.root), CONST_OP, ["^" + c for c in controls], attrs)
             else:
-                op, attrs = payload
+                op, base, attrs = payload
                 edit.rebuild(graph.node(match.root), op, inputs + ["^" + c for c in controls],
-                             attrs)
+                             attrs, base=base)
             made[key] = match.root
             continue
         name = f"{match.root}/{key}"
@@ -369,28 +369,25 @@ def _build(rep: Replacement, match, edit: Edit, env, controls: list[str]) -> Non
             array, dtype = payload
             made[key] = edit.add_const(array, name, dtype).name
         else:
-            op, attrs = payload
-            made[key] = edit.add_node(op, name, inputs, attrs).name
+            op, base, attrs = payload
+            made[key] = edit.add_node(op, name, inputs, attrs, base=base).name
 
 
 def _plan(node: NewNode, env):
     """Evaluate everything a new node needs: ('const', (array, dtype)) or ('node', (op, attrs))."""
     if node.const is not None:
         return "const", _tensor(node, env)
-    attrs: dict[str, AttrValue] = {}
+    base = None
     if node.copy_attrs:
-        source = env[node.copy_attrs].node.proto
-        for key in sorted(source.attr):
-            copied = AttrValue()
-            copied.CopyFrom(source.attr[key])
-            attrs[key] = copied
+        # A snapshot now (the source may be the root, which is rebuilt before this is
+        # used), as a NodeDef whose attr map is merged in one call.
+        base = NodeDef()
+        base.attr.MergeFrom(env[node.copy_attrs].node.proto.attr)
+    attrs: dict[str, AttrValue | None] = {}
     for key, computed in node.attrs.items():
-        if computed is None:
-            attrs.pop(key, None)
-        else:
-            attrs[key] = _attr(computed, env)
+        attrs[key] = None if computed is None else _attr(computed, env)
     op = node.op or env[node.like].node.op
-    return "node", (op, attrs)
+    return "node", (op, base, attrs)
 
 
 def _attr(computed: Computed, env) -> AttrValue:
