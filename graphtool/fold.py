@@ -47,14 +47,21 @@ DEFAULT_MAX_BYTES = 64 * 2**20
 _ITEMSIZE: dict = {}
 
 
-def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=None) -> list[dict]:
+def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=None,
+                   shapes=None) -> list[dict]:
     """Fold every foldable node of ``graph`` in place; returns one log entry per folded
     value, in data order: ``{"node", "op", "shape", "dtype"}`` (+ ``"from"`` for the
     per-output Consts of a multi-output node).  Entries of folded nodes that only
-    other folded nodes read name nodes that are gone afterwards."""
+    other folded nodes read name nodes that are gone afterwards.
+
+    ``shapes``: a lazy ``infer_shapes(graph, input_shapes, lazy=True)`` to work with
+    instead of a new one; it stays valid for the folded graph (folding keeps every
+    surviving tensor's shape), so a caller can go on using it.
+    """
     if max_bytes is None or int(max_bytes) < 0:
         raise GraphtoolError(f"max_bytes must be a size in bytes >= 0, got {max_bytes!r}")
-    shapes = infer_shapes(graph, input_shapes, lazy=True)
+    if shapes is None:
+        shapes = infer_shapes(graph, input_shapes, lazy=True)
     with np.errstate(all="ignore"), paused_gc():
         planner = _Planner(graph, int(max_bytes), shapes)
         planner.run()

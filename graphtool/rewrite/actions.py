@@ -29,6 +29,13 @@ class ActionContext:
     # Shared by every stage of one rewrite: results an action may reuse in a later stage
     # (keyed by the action's own name), e.g. static shapes that rewrites cannot change.
     memo: dict = field(default_factory=dict)
+    # What an action leaves for the action right after it only (e.g. the shape analysis
+    # a fold kept up to date); the driver empties it after that action and before the
+    # stage's pattern rules, so nothing stale is ever read.
+    handoff: dict = field(default_factory=dict)
+
+
+SHAPES_HANDOFF = "shapes"  # ctx.handoff key: a graphtool.analysis.shapes.Shapes of the graph
 
 
 def register_action(name: str):
@@ -79,8 +86,12 @@ def fold_constants(graph, ctx, max_bytes: int = 64 << 20, input_shapes: dict | N
     except ImportError:
         raise GraphtoolError("the fold_constants action needs graphtool.fold, which this "
                              "installation does not have") from None
+    from graphtool.analysis.shapes import infer_shapes
+
     before = set(graph.names())
-    folded = fold(graph, max_bytes=max_bytes, input_shapes=input_shapes or ctx.input_shapes)
+    shapes = infer_shapes(graph, input_shapes or ctx.input_shapes, lazy=True)
+    folded = fold(graph, max_bytes=max_bytes, shapes=shapes)
+    ctx.handoff[SHAPES_HANDOFF] = shapes
     after = set(graph.names())
     written = [e["node"] for e in folded or [] if isinstance(e, dict) and "node" in e]
     return {"created": [n for n in written if n not in before],

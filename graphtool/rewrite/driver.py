@@ -110,6 +110,7 @@ class _StageRun:
     def run(self) -> int:
         for rule in self.stage.actions:
             self._action(rule)
+        self.ctx.handoff.clear()  # pattern rules change the graph: nothing handed on survives
         rules = self.stage.patterns
         if not rules:
             return 0
@@ -181,11 +182,15 @@ class _StageRun:
 
     def _action(self, rule) -> None:
         before = len(self.graph)
+        handed = dict(self.ctx.handoff)
         try:
             detail = run_action(rule.action, self.graph, self.ctx, rule.args)
         except GraphtoolError as exc:
             raise GraphtoolError(f"{rule.position}: action {rule.action!r} (rule {rule.id!r}) "
                                  f"failed: {exc}") from exc
+        for key, value in handed.items():  # left by the previous action: read or not, gone now
+            if self.ctx.handoff.get(key) is value:
+                del self.ctx.handoff[key]
         entry = {"action": rule.action, "rule": rule.id, "stage": self.stage.name}
         entry.update(detail)
         entry.setdefault("nodes", [before, len(self.graph)])

@@ -15,7 +15,7 @@ from graphtool.dtypes import as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.lang.capture import holds_constant
 from graphtool.lang.functions import register_function, value_of
-from graphtool.rewrite.actions import register_action
+from graphtool.rewrite.actions import SHAPES_HANDOFF, register_action
 
 
 # -- actions ----------------------------------------------------------------------------
@@ -70,7 +70,9 @@ def annotate_output_shapes(graph, ctx):
     from graphtool.analysis.shapes import infer_shapes
 
     known = ctx.memo.setdefault(_SHAPES_ATTR, {})  # name -> (Node, infos), fully known only
-    shapes = infer_shapes(graph, ctx.input_shapes, lazy=True)
+    shapes = ctx.handoff.get(SHAPES_HANDOFF)  # a fold right before: its analysis still holds
+    if shapes is None:
+        shapes = infer_shapes(graph, ctx.input_shapes, lazy=True)
     for name, (node, infos) in list(known.items()):
         if graph.get(name) is node:  # the same node (a new one may have taken a freed name)
             shapes.set_outputs(name, infos)
