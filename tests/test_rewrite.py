@@ -10,7 +10,8 @@ import pytest
 
 import graphtool
 from graphtool.errors import GraphtoolError
-from graphtool.rewrite import load_rules, register_function, rewrite
+from graphtool.rewrite import load_rules, register_action, register_function, rewrite
+from graphtool.rewrite.actions import SHAPES_HANDOFF
 from tf_graphs import frozen, random_input, rules_from, run, waited_on
 
 import tensorflow as tf  # noqa: E402 - a real dependency: missing it fails
@@ -345,6 +346,47 @@ def test_fold_constants_and_set_input_shape_actions(tmp_path):
     assert fold_entry["folded"] >= 2 and fold_entry["removed"]
     got = run(after, inputs, outputs=list(outputs))
     np.testing.assert_allclose(got[0], list(outputs.values())[0], rtol=1e-5, atol=1e-5)
+
+
+_SEEN_HANDOFF: list = []
+
+
+@register_action("probe_handoff")
+def _probe_handoff(graph, ctx):
+    """Records whether a fold's shape analysis reached this action."""
+    _SEEN_HANDOFF.append(SHAPES_HANDOFF in ctx.handoff)
+    return {}
+
+
+@pytest.mark.parametrize("rules_text, seen", [
+    ("  - {id: fold, action: fold_constants}\n  - {id: probe, action: probe_handoff}\n",
+     [True]),
+    ("  - {id: fold, action: fold_constants}\n  - {id: sort, action: sort}\n"
+     "  - {id: probe, action: probe_handoff}\n", [False]),
+    ("stages: [{name: a}, {name: b}]\nrules:\n  - {id: fold, stage: a, action: fold_constants}\n"
+     "  - {id: probe, stage: b, action: probe_handoff}\n", [False]),
+])
+def test_shapes_handed_on_by_a_fold_reach_only_the_next_action(tmp_path, rules_text, seen):
+    """annotate_output_shapes right after fold_constants reuses the fold's analysis;
+    after any other action, or once pattern rules may have run, it is gone."""
+    text = rules_text if rules_text.startswith("stages") else "rules:\n" + rules_text
+    _SEEN_HANDOFF.clear()
+    rewrite(graphtool.load(FIXTURES / "dense_dropout.k3.pb"), rules_from(tmp_path, text))
+    assert _SEEN_HANDOFF == seen
+
+
+def test_annotated_shapes_after_a_fold_match_a_fresh_analysis(tmp_path):
+    graph = graphtool.load(FIXTURES / "conv_bn_pool.k3.pb")
+    rules = rules_from(tmp_path, "python: [graphtool.targets.opencv]\nrules:\n"
+                       "  - {id: fold, action: fold_constants}\n"
+                       "  - {id: annotate, action: annotate_output_shapes}\n")
+    after = rewrite(graph, rules, input_shapes={"input": [1, 16, 16, 3]}).graph
+    fresh = after.copy().shapes({"input": [1, 16, 16, 3]})
+    annotated = {n.name: n.attr("_output_shapes") for n in after.nodes
+                 if n.has_attr("_output_shapes")}
+    assert len(annotated) > 10
+    for name, shapes in annotated.items():
+        assert shapes == [tuple(i.shape) for i in fresh.outputs(name)], name
 
 
 def test_set_input_shape_rejects_unknown_inputs(tmp_path):
