@@ -399,3 +399,25 @@ def test_set_input_shape_rejects_unknown_inputs(tmp_path):
         """)
     with pytest.raises(GraphtoolError, match="'inptu' is not a graph input.*did you mean 'input'"):
         rewrite(graph, rules)
+
+
+@pytest.mark.parametrize("shape, fires", [([1, 4], 2), ([3, 1], 1)])
+def test_zeros_and_ones_go_only_where_they_do_not_broadcast(tmp_path, shape, fires):
+    """x * ones + zeros is x when the constants have x's shape or less.  Ones of shape
+    [3, 1] make x [1, 4] into [3, 4], so that Mul stays (the zeros after it then add
+    nothing); TensorFlow computes the same either way."""
+    def build(tf):
+        x = tf.compat.v1.placeholder(tf.float32, [1, 4], name="x")
+        y = tf.multiply(x, tf.ones(shape), name="scaled")
+        tf.add(y, tf.zeros(shape), name="out")
+        return ["out"]
+    graph = frozen(tmp_path, "zeros", build)
+    rules = load_rules(ROOT / "rules" / "opencv" / "fold.yaml")
+    result = rewrite(graph, rules, input_shapes={"x": [1, 4]})
+    fired = result.stats["fired"]
+    assert fired.get("multiply-by-one", 0) + fired.get("add-zero", 0) == fires
+    feed = {"x": random_input(1, 4)}
+    expected = run(graph, feed)[0]
+    got = run(result.graph, feed)[0]  # all gone: the output is the input itself
+    assert got.shape == expected.shape == (max(1, shape[0]), 4)
+    np.testing.assert_array_equal(got, expected)

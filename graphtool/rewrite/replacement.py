@@ -336,6 +336,8 @@ def _keep_output_name(edit: Edit, root: str, target: str) -> None:
     """A bypassed graph output keeps its name: its producer takes it over when it can."""
     graph = edit.graph
     producer = target.split(":")[0]
+    if any(node.name == producer for node in graph.inputs):
+        return  # a graph input keeps its own name: it is what callers feed
     if (target == producer and producer in graph and root not in graph
             and not graph.consumers(producer)
             and [o for o in graph.outputs if o.split(":")[0] == producer] == [producer]):
