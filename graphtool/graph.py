@@ -407,8 +407,7 @@ class Graph:
     def _set_inputs(self, node: Node, inputs: list[str]) -> None:
         msg = node._check()
         if any(i.startswith("^") for i in inputs):
-            data = [i for i in inputs if not i.startswith("^")]
-            inputs = data + list(dict.fromkeys(i for i in inputs if i.startswith("^")))
+            inputs = _ordered_inputs(inputs)
         self._unlink(msg)
         del msg.input[:]
         msg.input.extend(inputs)
@@ -424,6 +423,21 @@ class Graph:
                 consumers[producer] = {name: 1}
             else:
                 counts[name] = counts.get(name, 0) + 1
+
+    def _move_edges(self, reader: str, old: str, new: str, count: int) -> None:
+        """``count`` of ``reader``'s edges now come from ``new`` instead of ``old``."""
+        consumers = self._consumers
+        counts = consumers[old]
+        left = counts[reader] - count
+        if left > 0:
+            counts[reader] = left
+        else:
+            del counts[reader]
+        counts = consumers.get(new)
+        if counts is None:
+            consumers[new] = {reader: count}
+        else:
+            counts[reader] = counts.get(reader, 0) + count
 
     def _unlink(self, msg) -> None:
         """Undo ``_link`` for the current inputs of ``msg``."""
@@ -475,25 +489,41 @@ class Graph:
     def rewire(self, old: str, new: str) -> list[Node]:
         """``replace_all_uses``, returning the nodes whose inputs changed."""
         old_ref, new_ref = parse_ref(str(old)), parse_ref(str(new))
+        old_node, new_node = old_ref.node, new_ref.node
         # The spellings of the old tensor, and what each becomes.
-        data_forms = ({old_ref.node, old_ref.node + ":0"} if old_ref.port == 0
-                      else {f"{old_ref.node}:{old_ref.port}"})
-        new_data = str(new_ref._replace(control=False))
-        control_form = "^" + old_ref.node if old_ref.port == 0 else None
-        new_control = "^" + new_ref.node
+        data_forms = ({old_node, old_node + ":0"} if old_ref.port == 0
+                      else {f"{old_node}:{old_ref.port}"})
+        new_data = new_node if new_ref.port == 0 else f"{new_node}:{new_ref.port}"
+        control_form = "^" + old_node if old_ref.port == 0 else None
+        new_control = "^" + new_node
         changed = []
-        for node in self.consumers(old_ref.node):
-            if node._msg.name == new_ref.node:
+        users = self._consumers.get(old_node)
+        nodes = self._nodes
+        for user in list(users) if users else ():
+            node = nodes.get(user)
+            if node is None or user == new_node:
                 continue
-            current = list(node._msg.input)
+            msg = node._msg
+            current = list(msg.input)
             updated = [new_data if text in data_forms else
                        new_control if text == control_form else text for text in current]
-            if updated != current:
-                changed.append(node)
-                self._set_inputs(node, updated)
-        if self._outputs is not None:
-            self._outputs = [str(new_ref) if parse_ref(o)[:2] == old_ref[:2] else o
-                             for o in self._outputs]
+            moved = sum(a is not b for a, b in zip(updated, current))
+            if not moved:
+                continue
+            changed.append(node)
+            if control_form in current:  # ^new may now be there twice: relink all
+                updated = _ordered_inputs(updated)
+                self._unlink(msg)
+                del msg.input[:]
+                msg.input.extend(updated)
+                self._link(msg)
+                continue
+            del msg.input[:]
+            msg.input.extend(updated)  # positions kept: control inputs stay last
+            self._move_edges(user, old_node, new_node, moved)
+        if self._outputs is not None and any(producer_name(o) == old_node
+                                             for o in self._outputs):
+            self._outputs = [new_data if o in data_forms else o for o in self._outputs]
         return changed
 
     def has_consumers(self, name: str) -> bool:
@@ -706,6 +736,12 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<Graph {len(self)} nodes{' from ' + self.source if self.source else ''}>"
+
+
+def _ordered_inputs(inputs: list[str]) -> list[str]:
+    """Data inputs as given (repeats kept: Mul(x, x)), then each control input once."""
+    data = [i for i in inputs if not i.startswith("^")]
+    return data + list(dict.fromkeys(i for i in inputs if i.startswith("^")))
 
 
 def _rename_ref(text: str, old: str, new: str) -> str:
