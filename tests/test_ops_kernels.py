@@ -483,3 +483,12 @@ def test_every_kernel_is_exercised():
                "IsInf", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "EuclideanNorm"}
     untested = {name for name, e in ops.OPS.items() if e.foldable} - tested - aliases
     assert not untested, f"kernels without a TF comparison: {sorted(untested)}"
+
+
+def test_output_args_name_every_output():
+    """Inlining maps a function body's ``node:arg:index`` to a port through these names."""
+    named = {name: e for name, e in ops.OPS.items() if e.output_args}
+    assert {"FusedBatchNormV3", "Switch", "Merge", "TopKV2"} <= set(named)
+    for name, entry in named.items():
+        assert not callable(entry.outputs) and entry.outputs == len(entry.output_args), name
+        assert len(set(entry.output_args)) == len(entry.output_args), name

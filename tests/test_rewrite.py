@@ -301,7 +301,10 @@ def test_inline_functions_replaces_calls_by_their_bodies(tmp_path):
     def inner(x):
         y = tf.nn.conv2d(x, w, 1, "SAME")
         a, b = tf.split(y, 2, axis=3)
-        return tf.nn.relu(a) + b, tf.reduce_sum(y)
+        # TopKV2 has two output args: the body names them (values, indices), not ports
+        values, indices = tf.math.top_k(tf.reshape(y, [-1]), k=3)
+        ranked = tf.reduce_sum(values) + tf.cast(indices[0], tf.float32)
+        return tf.nn.relu(a) + b, tf.reduce_sum(y) + ranked
 
     @tf.function
     def outer(x):

@@ -562,3 +562,9 @@ def _where_shape(ctx: Ctx):
 
 
 define("Where", shape=_where_shape, kernel=lambda ctx, x: np.argwhere(x))
+
+
+# Signatures only (no shapes, no kernels): ops with several outputs that a function body
+# may name by output arg.
+define("Unique", "UniqueV2", outputs=2, output_args=("y", "idx"))
+define("BroadcastGradientArgs", outputs=2, output_args=("r0", "r1"))

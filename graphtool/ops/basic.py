@@ -145,7 +145,8 @@ def _merge_shape(ctx: Ctx):
     return [out(dtype, shape), out(DType.int32, ())]
 
 
-define("Switch", shape=lambda ctx: [out(ctx.dtype(0), ctx.shape(0))] * 2, outputs=2)
-define("Merge", shape=_merge_shape, outputs=2)
+define("Switch", "RefSwitch", shape=lambda ctx: [out(ctx.dtype(0), ctx.shape(0))] * 2,
+       outputs=2, output_args=("output_false", "output_true"))
+define("Merge", shape=_merge_shape, outputs=2, output_args=("output", "value_index"))
 define("Enter", "Exit", "NextIteration", "RefEnter", "RefExit", shape=same_as(0))
 define("LoopCond", shape=lambda ctx: out(DType.bool, ()))

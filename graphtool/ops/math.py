@@ -223,3 +223,11 @@ def _einsum_shape(ctx: Ctx):
 
 define("Einsum", shape=_einsum_shape,
        kernel=lambda ctx, *xs: _wide(lambda *a: np.einsum(ctx.attr("equation"), *a))(*xs))
+
+
+# Signatures only (no shapes, no kernels): ops with several outputs that a function body
+# may name by output arg.
+define("Svd", outputs=3, output_args=("s", "u", "v"))
+define("Qr", outputs=2, output_args=("q", "r"))
+define("Eig", outputs=2, output_args=("e", "v"))
+define("QuantizeV2", outputs=3, output_args=("output", "output_min", "output_max"))

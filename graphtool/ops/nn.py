@@ -267,8 +267,11 @@ def _batch_norm(ctx: Ctx, x, scale, offset, mean, variance):
     return [y.astype(x.dtype)] + [None] * (5 if ctx.op == "FusedBatchNormV3" else 4)
 
 
-define("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", shape=_batch_norm_shape,
-       kernel=_batch_norm, outputs=lambda ctx: 6 if ctx.op == "FusedBatchNormV3" else 5)
+_BATCH_NORM_OUTPUTS = ("y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2")
+define("FusedBatchNorm", "FusedBatchNormV2", shape=_batch_norm_shape, kernel=_batch_norm,
+       outputs=5, output_args=_BATCH_NORM_OUTPUTS)
+define("FusedBatchNormV3", shape=_batch_norm_shape, kernel=_batch_norm, outputs=6,
+       output_args=_BATCH_NORM_OUTPUTS + ("reserve_space_3",))
 
 
 @widened
@@ -446,3 +449,12 @@ def _depth_space_shape(ctx: Ctx):
 
 
 define("DepthToSpace", "SpaceToDepth", shape=_depth_space_shape)
+
+
+# Signatures only (no shapes, no kernels): ops with several outputs that a function body
+# may name by output arg.
+define("TopKV2", outputs=2, output_args=("values", "indices"))
+define("MaxPoolWithArgmax", outputs=2, output_args=("output", "argmax"))
+define("NonMaxSuppressionV4", outputs=2, output_args=("selected_indices", "valid_outputs"))
+define("NonMaxSuppressionV5", outputs=3,
+       output_args=("selected_indices", "selected_scores", "valid_outputs"))

@@ -37,6 +37,9 @@ class OpDef:
     node_info: ``node_info(node_def, value_limit) -> TensorInfo``: the output of an op
             without inputs read straight from its NodeDef, skipping the Ctx
             (Const: every graph has many, and each costs only a header read).
+    output_args: the names of the outputs in the op's signature, for ops with several
+            (a FunctionDef body names tensors ``node:arg:index``; inlining needs ports).
+            An op may have an entry with only this (and ``outputs``) filled in.
     """
     name: str
     shape: Callable[[Ctx], TensorInfo | list] | None = None
@@ -48,6 +51,7 @@ class OpDef:
     constant: bool = False
     keeps_bytes: bool = False
     node_info: Callable | None = None
+    output_args: tuple[str, ...] = ()
     family: str = ""
 
     @property

@@ -8,8 +8,8 @@ readers to the body's results - without TensorFlow.
 
 Inside a FunctionDef, a node's output is named ``node:output_arg:index``.
 Turning that into a graph port needs the op's output argument list; for ops
-with several output args it comes from ``_OUTPUT_ARGS`` below (a minimal table
-of op facts; ops with a single output arg, list or not, need no entry).
+with several output args it is the ``output_args`` of the op's entry in
+``graphtool.ops`` (ops with a single output arg, list or not, need none).
 """
 from __future__ import annotations
 
@@ -19,28 +19,13 @@ from graphtool.proto import AttrValue
 
 CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
 
-# Ops with more than one output arg, each one tensor wide: the args in order.
-_OUTPUT_ARGS = {
-    "FusedBatchNorm": ("y", "batch_mean", "batch_variance", "reserve_space_1",
-                       "reserve_space_2"),
-    "FusedBatchNormV2": ("y", "batch_mean", "batch_variance", "reserve_space_1",
-                         "reserve_space_2"),
-    "FusedBatchNormV3": ("y", "batch_mean", "batch_variance", "reserve_space_1",
-                         "reserve_space_2", "reserve_space_3"),
-    "Switch": ("output_false", "output_true"), "RefSwitch": ("output_false", "output_true"),
-    "Merge": ("output", "value_index"), "TopKV2": ("values", "indices"),
-    "Unique": ("y", "idx"), "UniqueV2": ("y", "idx"), "MaxPoolWithArgmax": ("output", "argmax"),
-    "QuantizeV2": ("output", "output_min", "output_max"),
-    "NonMaxSuppressionV4": ("selected_indices", "valid_outputs"),
-    "NonMaxSuppressionV5": ("selected_indices", "selected_scores", "valid_outputs"),
-    "BroadcastGradientArgs": ("r0", "r1"), "Svd": ("s", "u", "v"), "Qr": ("q", "r"),
-    "Eig": ("e", "v"),
-}
-
 
 def _port(op: str, arg: str, index: int, where: str) -> int:
-    args = _OUTPUT_ARGS.get(op)
-    if args is None:
+    from graphtool import ops
+
+    entry = ops.get(op)
+    args = entry.output_args if entry is not None else ()
+    if not args:
         return index
     if arg not in args:
         raise GraphtoolError(f"{where}: op {op} has no output {arg!r} (it has {', '.join(args)})")
