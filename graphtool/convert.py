@@ -9,7 +9,8 @@ finished file is renamed into place at the end, so OUTDIR never holds a half
 file and a conversion that stops early adds nothing to it.
 
 The OpenCV rules are ``rules/opencv.yaml`` of the checkout graphtool runs from
-(``pip install -e .``): ``default_rules()`` finds them next to the package.
+(``pip install -e .``), or the copy ``pip install .`` puts under
+``<prefix>/share/graphtool/rules``: ``default_rules()`` finds either.
 """
 from __future__ import annotations
 
@@ -84,18 +85,20 @@ class ConvertResult:
 
 
 def default_rules() -> str:
-    """``rules/opencv.yaml`` of the checkout this graphtool is imported from.
+    """``rules/opencv.yaml``: of the checkout this graphtool is imported from, or as
+    installed under ``<prefix>/share/graphtool/rules``.
 
     The rule files (and the ones they include) live at the top of the
     repository, next to the ``graphtool`` package; an editable install keeps
-    them there, so ``graphtool convert`` finds them from any working directory.
+    them there and ``pip install .`` copies them to the prefix, so ``graphtool
+    convert`` finds them from any working directory.
     """
     from graphtool.targets.opencv import RULES
 
     if not os.path.isfile(RULES):
         raise GraphtoolError(
-            f"the OpenCV rules are not at {RULES}: graphtool convert reads rules/opencv.yaml "
-            "from the checkout graphtool is installed from (pip install -e .); pass "
+            f"the OpenCV rules are not at {RULES} nor under share/graphtool/rules of this "
+            "Python's prefix: reinstall graphtool (pip install .) or pass "
             "--rules PATH/rules/opencv.yaml")
     return RULES
 

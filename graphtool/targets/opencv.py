@@ -218,8 +218,26 @@ def store_in_typed_field(edit, match, const):
 
 
 # -- the whole job -----------------------------------------------------------------------
-RULES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                     "rules", "opencv.yaml")
+def find_rules(name: str = "opencv.yaml") -> str:
+    """Where a bundled rule file is: ``rules/NAME`` of the checkout this package is
+    imported from (an editable install), else ``share/graphtool/rules/NAME`` under the
+    installation prefix (``pip install .`` copies the rule files there); the checkout
+    path when neither exists, for the error message."""
+    import site
+    import sys
+
+    checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "rules", name)
+    if os.path.isfile(checkout):
+        return checkout
+    for prefix in (sys.prefix, sys.base_prefix, site.getuserbase()):
+        installed = os.path.join(prefix, "share", "graphtool", "rules", name)
+        if os.path.isfile(installed):
+            return installed
+    return checkout
+
+
+RULES = find_rules()
 
 
 def rewrite_for_opencv(source, out, *, pbtxt=None, rules=None, input_shapes=None, log=None):
