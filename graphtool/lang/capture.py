@@ -20,8 +20,13 @@ _UNSET = object()
 
 def holds_constant(msg) -> bool:
     """Whether a NodeDef holds a constant tensor: a ``value`` tensor attr, no data inputs."""
-    return ("value" in msg.attr and msg.attr["value"].WhichOneof("value") == "tensor"
-            and not any(not i.startswith("^") for i in msg.input))
+    attr = msg.attr
+    if "value" not in attr:
+        return False
+    for text in msg.input:
+        if not text.startswith("^"):
+            return False
+    return attr["value"].WhichOneof("value") == "tensor"
 
 
 class Capture:
