@@ -404,11 +404,11 @@ def test_set_input_shape_rejects_unknown_inputs(tmp_path):
         rewrite(graph, rules)
 
 
-@pytest.mark.parametrize("shape, fires", [([1, 4], 2), ([3, 1], 1)])
-def test_zeros_and_ones_go_only_where_they_do_not_broadcast(tmp_path, shape, fires):
-    """x * ones + zeros is x when the constants have x's shape or less.  Ones of shape
-    [3, 1] make x [1, 4] into [3, 4], so that Mul stays (the zeros after it then add
-    nothing); TensorFlow computes the same either way."""
+@pytest.mark.parametrize("shape, fires", [([], 2), ([1, 1], 2), ([3, 1], 0)])
+def test_scalar_ones_and_zeros_go_only_where_they_do_not_broadcast(tmp_path, shape, fires):
+    """x * 1 + 0 is x when the one-element constants cannot make x bigger; ones of shape
+    [3, 1] make x [1, 4] into [3, 4], so both nodes stay.  When both go, the output is
+    the graph input itself, which keeps its name.  TensorFlow computes the same."""
     def build(tf):
         x = tf.compat.v1.placeholder(tf.float32, [1, 4], name="x")
         y = tf.multiply(x, tf.ones(shape), name="scaled")
@@ -421,6 +421,22 @@ def test_zeros_and_ones_go_only_where_they_do_not_broadcast(tmp_path, shape, fir
     assert fired.get("multiply-by-one", 0) + fired.get("add-zero", 0) == fires
     feed = {"x": random_input(1, 4)}
     expected = run(graph, feed)[0]
-    got = run(result.graph, feed)[0]  # all gone: the output is the input itself
-    assert got.shape == expected.shape == (max(1, shape[0]), 4)
+    got = run(result.graph, feed)[0]
+    assert got.shape == expected.shape == ((shape[0] if shape else 1), 4)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_a_scalar_offset_after_a_convolution_is_no_bias(tmp_path):
+    """Conv2D + 3.0 (hard-swish after a bias-free convolution): offset-as-bias wants a
+    per-channel vector and must pass over a scalar, not fail on it."""
+    def build(tf):
+        x = tf.compat.v1.placeholder(tf.float32, [1, 4, 4, 2], name="x")
+        w = tf.constant(np.random.default_rng(1).standard_normal((1, 1, 2, 3)), tf.float32)
+        tf.add(tf.nn.conv2d(x, w, 1, "VALID"), 3.0, name="out")
+        return ["out"]
+    graph = frozen(tmp_path, "scalar_offset", build)
+    result = rewrite(graph, load_rules(ROOT / "rules" / "opencv" / "fuse.yaml"),
+                     input_shapes={"x": [1, 4, 4, 2]})
+    assert "offset-as-bias" not in result.stats["fired"]
+    feed = {"x": random_input(1, 4, 4, 2)}
+    np.testing.assert_allclose(run(result.graph, feed)[0], run(graph, feed)[0], rtol=1e-6)

@@ -182,15 +182,6 @@ def arithmetic_identities(rng):
     return tf.add(up * _weights(rng, 3, low=0.5, high=1.5), _weights(rng, 3), name="output")
 
 
-def zero_offsets(rng):
-    """A zero bias, x * ones and x + zeros per channel - a batch norm of an untrained
-    model - and 0 - x, which is not x."""
-    x = _image()
-    y = tf.nn.bias_add(tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID"), tf.zeros([4]))
-    y = tf.nn.relu(y) * tf.ones([4]) + tf.zeros([1, 1, 1, 4])
-    return tf.nn.relu(tf.subtract(tf.zeros([4]), y), name="output")
-
-
 def tf1_dropout(rng):
     """TF1 tf.nn.dropout with keep_prob fed by a PlaceholderWithDefault of 1.0."""
     x = v1.placeholder(tf.float32, [1, 16], name="input")
@@ -231,8 +222,7 @@ grouped_conv.frozen = True   # returns (graph_def, inputs, output) instead of bu
 GRAPHS = {f.__name__: f for f in (
     sub_from_constant, matmul_transpose_b, dilated_conv, clamps, stored_inline, generic_math,
     gelu_erf, mish_and_hard_sigmoid, batch_norms, tf1_dropout, flatten_from_input, residual_dense,
-    residual_scale, strided_slices, layer_norm_2d, grouped_conv, arithmetic_identities,
-    zero_offsets)}
+    residual_scale, strided_slices, layer_norm_2d, grouped_conv, arithmetic_identities)}
 
 
 def _inline_values(graph_def) -> None:
