@@ -48,7 +48,8 @@ LATENCY_TARGET = 1.0      # graphtool result's forward latency / peer result's
 OPENCV_TIMEOUT = 600.0
 
 # Runs in an OpenCV interpreter: each graph loaded and warmed up once, then forward() calls
-# taken in turns (A, B, A, B, ...) so that load from other processes hits all of them alike.
+# taken in turns, the order flipped every round (A, B, B, A, A, B, ...), so that load from
+# other processes hits all of them alike and neither always runs right after the other.
 _FORWARD_TIMER = r"""
 import json, statistics, sys, time
 import numpy as np, cv2
@@ -63,8 +64,9 @@ for path in paths:
     net.forward()
     nets.append(net)
 times = [[] for _ in nets]
-for _ in range(repeat):
-    for net, spent in zip(nets, times):
+for round_ in range(repeat):
+    turns = list(zip(nets, times))
+    for net, spent in (turns if round_ % 2 == 0 else turns[::-1]):
         started = time.perf_counter()
         net.forward()
         spent.append(time.perf_counter() - started)
