@@ -14,8 +14,6 @@ import json
 import os
 from importlib import resources
 
-import jsonschema
-
 from graphtool.errors import did_you_mean
 from graphtool.lang.source import SourceMap
 
@@ -34,6 +32,8 @@ def schema() -> dict:
 
 @functools.lru_cache(maxsize=1)
 def _validator():
+    import jsonschema  # a tenth of a second to import; only needed for files not seen before
+
     return jsonschema.Draft7Validator(schema())
 
 
@@ -48,9 +48,14 @@ def _fingerprint(data) -> str | None:
         text = json.dumps(data, sort_keys=True, allow_nan=True)
     except (TypeError, ValueError):
         return None
-    digest = hashlib.sha256(json.dumps(schema(), sort_keys=True).encode())
+    digest = _schema_digest().copy()
     digest.update(text.encode())
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_digest():
+    return hashlib.sha256(json.dumps(schema(), sort_keys=True).encode())
 
 
 def check(data, smap: SourceMap) -> None:
