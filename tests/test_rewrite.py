@@ -440,3 +440,20 @@ def test_a_scalar_offset_after_a_convolution_is_no_bias(tmp_path):
     assert "offset-as-bias" not in result.stats["fired"]
     feed = {"x": random_input(1, 4, 4, 2)}
     np.testing.assert_allclose(run(result.graph, feed)[0], run(graph, feed)[0], rtol=1e-6)
+
+
+def test_new_input_shapes_make_remembered_shapes_go(tmp_path):
+    """Shapes annotated in one stage are remembered for the next; pinning other input
+    shapes in between must drop them, or the later annotation would keep the old ones."""
+    graph = graphtool.load(FIXTURES / "dense_dropout.k3.pb")  # input shape attr [1, 16]
+    rules = rules_from(tmp_path, """
+        python: [graphtool.targets.opencv]
+        stages: [a, b]
+        rules:
+          - {id: first, stage: a, action: annotate_output_shapes}
+          - {id: drop, stage: a, action: drop_attr, args: {key: _output_shapes}}
+          - {id: repin, stage: b, action: set_input_shape, args: {shapes: {input: [5, 16]}}}
+          - {id: again, stage: b, action: annotate_output_shapes}
+        """)
+    after = rewrite(graph, rules).graph
+    assert after.node("probs").attr("_output_shapes") == [(5, 10)]

@@ -174,4 +174,7 @@ def set_input_shape(graph, ctx, shapes: dict | None = None):
                                     f"; inputs: {', '.join(inputs) or 'none'}"))
         node.set_attr("shape", Shape(tuple(int(d) for d in dims)))
         changed.append(node.name)
+    if changed:  # what earlier actions remembered may rest on the old shapes
+        ctx.memo.clear()
+        ctx.handoff.clear()
     return {"changed": changed}
