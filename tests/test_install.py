@@ -25,6 +25,13 @@ def _source_copy(dest: Path) -> Path:
     return dest
 
 
+def _installed_graphtool() -> str:
+    """What this interpreter's environment says about graphtool (``pip show``)."""
+    shown = subprocess.run([sys.executable, "-m", "pip", "show", "graphtool"],
+                           capture_output=True, text=True)
+    return shown.stdout
+
+
 def test_the_wheel_installs_the_rules_and_graphtool_finds_them(tmp_path):
     source = _source_copy(tmp_path / "src")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
@@ -38,8 +45,12 @@ def test_the_wheel_installs_the_rules_and_graphtool_finds_them(tmp_path):
     assert "graphtool/lang/schema.json" in names
 
     prefix = tmp_path / "prefix"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--prefix",
-                    str(prefix), wheel], check=True)
+    # --ignore-installed: without it pip would first uninstall the graphtool this test
+    # suite runs from (make test's editable install), and `make demo` would find no command
+    before = _installed_graphtool()
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--ignore-installed",
+                    "-q", "--prefix", str(prefix), wheel], check=True)
+    assert _installed_graphtool() == before
     site = glob.glob(str(prefix / "lib" / "python*" / "site-packages"))[0]
     env = dict(os.environ, PYTHONPATH=site, PYTHONUSERBASE=str(prefix))
     out = tmp_path / "out.pb"
