@@ -168,16 +168,18 @@ class Matcher:
                 reason = self._conditions(found) or self._containment(found, outputs)
                 if reason is None:
                     return found
-                self._fail(reason[0], reason[1])
+                self._fail(reason[0], lambda: reason[1])
         except _Exhausted:
             if tracer is not None:
                 tracer.fail(self.bind, None, f"gave up after {self.max_steps} search steps (too "
                             "many commutative/variadic alternatives)", final=True)
         return None
 
-    def _fail(self, at, reason: str) -> None:
+    def _fail(self, at, reason) -> None:
+        """Tell the tracer why the search failed at ``at``; ``reason()`` gives the message,
+        formatted only when explaining (a plain rewrite fails at most candidates)."""
         if self.tracer is not None:
-            self.tracer.fail(self.bind, at, reason)
+            self.tracer.fail(self.bind, at, reason())
 
     def _snapshot(self, root: str) -> Match:
         nodes, tensors, rests = {}, {}, {}
@@ -227,24 +229,22 @@ class Matcher:
         self._tick()
         msg = node.proto
         if pn.ops is not None and msg.op not in pn.ops:
-            if self.tracer is not None:  # messages only when explaining
-                self._fail(pn.name, f"node {node.name!r} is {msg.op}, not {pn.describe_op()}")
+            self._fail(pn.name,
+                       lambda: f"node {node.name!r} is {msg.op}, not {pn.describe_op()}")
             return
         if self.control == "forbid" and any(i.startswith("^") for i in msg.input):
-            if self.tracer is not None:  # messages only when explaining
-                self._fail(pn.name, f"node {node.name!r} has control inputs (control_inputs: forbid)")
+            self._fail(pn.name, lambda: f"node {node.name!r} has control inputs "
+                                        "(control_inputs: forbid)")
             return
         for check in () if self.structural else pn.attrs:
             reason = check.test(node)
             if reason is not None:
-                if self.tracer is not None:  # messages only when explaining
-                    self._fail(pn.name, f"node {node.name!r} ({msg.op}): {reason}")
+                self._fail(pn.name, lambda: f"node {node.name!r} ({msg.op}): {reason}")
                 return
         if pn.const is not None and not self.structural:
             reason = pn.const.test(node)
             if reason is not None:
-                if self.tracer is not None:  # messages only when explaining
-                    self._fail(pn.name, f"node {node.name!r} ({msg.op}) {reason}")
+                self._fail(pn.name, lambda: f"node {node.name!r} ({msg.op}) {reason}")
                 return
         self.bind[pn.name] = node.name
         if pn.inputs is None:
@@ -261,8 +261,8 @@ class Matcher:
             return
         producer, port = split_ref(tensor)
         if ref.port is not None and port != ref.port:
-            if self.tracer is not None:  # messages only when explaining
-                self._fail(name, f"input {tensor!r} is output {port}, the pattern wants :{ref.port}")
+            self._fail(name, lambda: f"input {tensor!r} is output {port}, the pattern wants "
+                                     f":{ref.port}")
             return
         bound = self.bind.get(name)
         defined = self._nodes.get(name)
@@ -272,19 +272,17 @@ class Matcher:
             if same:
                 yield
             else:
-                if self.tracer is not None:  # messages only when explaining
-                    self._fail(name, f"{name!r} is already {bound!r}, but this input is {tensor!r}")
+                self._fail(name, lambda: f"{name!r} is already {bound!r}, but this input is "
+                                         f"{tensor!r}")
             return
         if defined is not None:
             if ref.port is None and port != 0:
-                if self.tracer is not None:  # messages only when explaining
-                    self._fail(name, f"input {tensor!r} is output {port} of {producer!r}; write "
-                                     f"{name}:{port} to match it")
+                self._fail(name, lambda: f"input {tensor!r} is output {port} of {producer!r}; "
+                                         f"write {name}:{port} to match it")
                 return
             node = self.graph.get(producer)
             if node is None:
-                if self.tracer is not None:  # messages only when explaining
-                    self._fail(name, f"input {tensor!r} names no node")
+                self._fail(name, lambda: f"input {tensor!r} names no node")
                 return
             yield from self._node(defined, node)
             return
@@ -297,9 +295,8 @@ class Matcher:
         specs = pn.inputs
         if not pn.variadic:
             if len(data) != len(specs):
-                if self.tracer is not None:  # messages only when explaining
-                    self._fail(pn.name, f"node {node.name!r} has {len(data)} data inputs, the pattern "
-                                        f"lists {len(specs)}")
+                self._fail(pn.name, lambda: f"node {node.name!r} has {len(data)} data inputs, "
+                                            f"the pattern lists {len(specs)}")
                 return
             if pn.commutative is None:
                 yield from self._seq(list(zip(specs, data)), 0)
@@ -318,9 +315,8 @@ class Matcher:
             return
         fixed = [r for r in specs if not r.variadic]
         if len(data) < len(fixed):
-            if self.tracer is not None:  # messages only when explaining
-                self._fail(pn.name, f"node {node.name!r} has {len(data)} data inputs, the pattern "
-                                    f"needs at least {len(fixed)}")
+            self._fail(pn.name, lambda: f"node {node.name!r} has {len(data)} data inputs, "
+                                        f"the pattern needs at least {len(fixed)}")
             return
         if pn.commutative is None:
             yield from self._glob(specs, data, 0, 0)
