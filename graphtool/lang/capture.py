@@ -95,12 +95,12 @@ class Capture:
 
     def static_dtype(self) -> DType | None:
         """The element type without decoding: a constant's tensor, else a ``T``/``dtype`` attr."""
-        msg = self.node.proto
-        if holds_constant(msg):
-            return DType(msg.attr["value"].tensor.dtype)
+        if self.is_const:
+            return DType(self.node.proto.attr["value"].tensor.dtype)
         for key in ("T", "dtype"):
-            if key in msg.attr:
-                return as_dtype(self.node.attr(key))
+            value = self.attr(key, None)
+            if value is not None:
+                return as_dtype(value)
         return None
 
     def static_shape(self) -> list[int] | None:

@@ -53,6 +53,11 @@ def _capture(x, function: str) -> Capture:
     return x
 
 
+def _not_static(x: Capture, fact: str, why: str) -> GraphtoolError:
+    node = x.node
+    return GraphtoolError(f"the {fact} of {x.name!r} (node {node.name!r}, {node.op}) is {why}")
+
+
 def _np_dtype(dtype):
     return to_numpy(as_dtype(dtype))
 
@@ -105,9 +110,7 @@ def dtype(x) -> DType:
     if isinstance(x, Capture):
         found = x.static_dtype()
         if found is None:
-            node = x.node
-            raise GraphtoolError(f"the dtype of {x.name!r} (node {node.name!r}, {node.op}) is "
-                                 "not recorded in a T or dtype attr")
+            raise _not_static(x, "dtype", "not recorded in a T or dtype attr")
         return found
     return as_dtype(_array(x).dtype)
 
@@ -117,9 +120,7 @@ def shape(x) -> list[int]:
     if isinstance(x, Capture):
         dims = x.static_shape()
         if dims is None:
-            node = x.node
-            raise GraphtoolError(f"the shape of {x.name!r} (node {node.name!r}, {node.op}) is "
-                                 "not known statically; test known_shape(...) first")
+            raise _not_static(x, "shape", "not known statically; test known_shape(...) first")
         return dims
     if isinstance(x, (list, tuple)) and any(isinstance(i, Capture) for i in x):
         return [len(x)]

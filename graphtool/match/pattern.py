@@ -213,7 +213,6 @@ class ConstCheck:
                 return f"constant value {shown}{'...' if count > 4 else ''} is not {self.value!r}"
         return None
 
-
     def _close(self, array, count: int) -> bool:
         """``array`` equals ``value`` within rtol/atol.  For a single expected number the
         first element is tried alone first: most constants differ right there."""

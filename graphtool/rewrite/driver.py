@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-
 from graphtool.errors import GraphtoolError
 from graphtool.gcpause import paused_gc
 from graphtool.graph import parse_ref

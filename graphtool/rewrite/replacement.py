@@ -376,7 +376,8 @@ def _build(rep: Replacement, match, edit: Edit, env, controls: list[str]) -> Non
 
 
 def _plan(node: NewNode, env):
-    """Evaluate everything a new node needs: ('const', (array, dtype)) or ('node', (op, attrs))."""
+    """Evaluate everything a new node needs: ('const', (array, dtype)) or
+    ('node', (op, base, attrs)) - ``base`` a NodeDef whose attrs are copied first, or None."""
     if node.const is not None:
         return "const", _tensor(node, env)
     base = None
