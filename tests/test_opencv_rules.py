@@ -189,4 +189,4 @@ def test_stages_run_in_the_documented_order():
 
     rules = load_rules(ROOT / "rules" / "opencv.yaml")
     assert [s.name for s in rules.stages] == ["inline", "cleanup", "fold", "fuse", "collapse",
-                                              "fix", "lower", "finish"]
+                                              "fix", "trim", "lower", "finish"]

@@ -457,3 +457,24 @@ def test_new_input_shapes_make_remembered_shapes_go(tmp_path):
         """)
     after = rewrite(graph, rules).graph
     assert after.node("probs").attr("_output_shapes") == [(5, 10)]
+
+
+@pytest.mark.parametrize("shape, fires", [([1, 4], 2), ([3, 1], 1)])
+def test_zeros_and_ones_go_only_where_they_do_not_broadcast(tmp_path, shape, fires):
+    """x * ones + zeros is x when the constants have x's shape or less (the trim stage).
+    Ones of shape [3, 1] make x [1, 4] into [3, 4], so that Mul stays (the zeros after
+    it then add nothing); TensorFlow computes the same either way."""
+    def build(tf):
+        x = tf.compat.v1.placeholder(tf.float32, [1, 4], name="x")
+        y = tf.multiply(x, tf.ones(shape), name="scaled")
+        tf.add(y, tf.zeros(shape), name="out")
+        return ["out"]
+    graph = frozen(tmp_path, "zeros", build)
+    result = rewrite(graph, load_rules(ROOT / "rules" / "opencv" / "trim.yaml"))
+    fired = result.stats["fired"]
+    assert fired.get("drop-unit-scale", 0) + fired.get("drop-zero-offset", 0) == fires
+    feed = {"x": random_input(1, 4)}
+    expected = run(graph, feed)[0]
+    got = run(result.graph, feed)[0]
+    assert got.shape == expected.shape == (max(1, shape[0]), 4)
+    np.testing.assert_array_equal(got, expected)

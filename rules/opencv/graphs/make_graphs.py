@@ -182,6 +182,21 @@ def arithmetic_identities(rng):
     return tf.add(up * _weights(rng, 3, low=0.5, high=1.5), _weights(rng, 3), name="output")
 
 
+def zero_offsets(rng):
+    """What an untrained model carries: a zero bias, x * ones and x + zeros per channel
+    (a batch norm's scale and offset), next to 0 - x, which is not x. Last, NASNet's
+    shape: a batch norm after a Concat whose scaled output, once the zero offset is gone,
+    feeds a ReLU and an Add of a computed tensor (OpenCV would take that Add for the
+    Mul's bias)."""
+    x = _image()
+    y = tf.nn.bias_add(tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID"), tf.zeros([4]))
+    y = tf.zeros([1, 1, 1, 4]) + tf.ones([4]) * tf.nn.relu(y)
+    y = y / tf.ones([4]) - tf.zeros([4])
+    y = tf.nn.relu(tf.subtract(tf.zeros([4]), y))
+    z = tf.concat([y, x], axis=3) * _weights(rng, 8, low=0.5, high=1.5) + tf.zeros([8])
+    return tf.add(tf.nn.avg_pool2d(tf.nn.relu(z), 3, 1, "SAME"), z, name="output")
+
+
 def tf1_dropout(rng):
     """TF1 tf.nn.dropout with keep_prob fed by a PlaceholderWithDefault of 1.0."""
     x = v1.placeholder(tf.float32, [1, 16], name="input")
@@ -222,7 +237,8 @@ grouped_conv.frozen = True   # returns (graph_def, inputs, output) instead of bu
 GRAPHS = {f.__name__: f for f in (
     sub_from_constant, matmul_transpose_b, dilated_conv, clamps, stored_inline, generic_math,
     gelu_erf, mish_and_hard_sigmoid, batch_norms, tf1_dropout, flatten_from_input, residual_dense,
-    residual_scale, strided_slices, layer_norm_2d, grouped_conv, arithmetic_identities)}
+    residual_scale, strided_slices, layer_norm_2d, grouped_conv, arithmetic_identities,
+    zero_offsets)}
 
 
 def _inline_values(graph_def) -> None:
