@@ -197,6 +197,31 @@ def zero_offsets(rng):
     return tf.add(tf.nn.avg_pool2d(tf.nn.relu(z), 3, 1, "SAME"), z, name="output")
 
 
+def shared_channel_scale(rng):
+    """A per-channel Mul read by a ReLU and by an Add of a constant: OpenCV makes the
+    Add the Mul's bias, and the ReLU then reads x * c + b."""
+    x = _image((1, 4, 4, 3))
+    scaled = tf.nn.relu(tf.nn.conv2d(x, _weights(rng, 1, 1, 3, 3), 1, "VALID")) * \
+        _weights(rng, 3, low=0.5, high=2.0)
+    return tf.concat([tf.nn.relu(scaled), scaled + _weights(rng, 3, low=5.0, high=10.0)],
+                     axis=3, name="output")
+
+
+def shared_linear_bias(rng):
+    """A convolution, a depthwise convolution and a MatMul, each read by a ReLU and by a
+    BiasAdd: OpenCV merges the bias into the layer, and the ReLU then reads it too."""
+    x = _image((1, 4, 4, 3))
+    branches = []
+    for linear in (tf.nn.conv2d(x, _weights(rng, 1, 1, 3, 3), 1, "VALID"),
+                   tf.nn.depthwise_conv2d(x, _weights(rng, 1, 1, 3, 1), [1, 1, 1, 1], "VALID")):
+        branches += [tf.nn.relu(linear), tf.nn.bias_add(linear, _weights(rng, 3, low=5, high=9))]
+    image = tf.concat(branches, axis=3)
+    flat = tf.reshape(tf.reduce_mean(image, axis=[1, 2]), [1, 12])
+    product = tf.matmul(flat, _weights(rng, 12, 3))
+    return tf.concat([tf.nn.relu(product), tf.nn.bias_add(product, _weights(rng, 3, low=5, high=9))],
+                     axis=1, name="output")
+
+
 def tf1_dropout(rng):
     """TF1 tf.nn.dropout with keep_prob fed by a PlaceholderWithDefault of 1.0."""
     x = v1.placeholder(tf.float32, [1, 16], name="input")
@@ -238,7 +263,7 @@ GRAPHS = {f.__name__: f for f in (
     sub_from_constant, matmul_transpose_b, dilated_conv, clamps, stored_inline, generic_math,
     gelu_erf, mish_and_hard_sigmoid, batch_norms, tf1_dropout, flatten_from_input, residual_dense,
     residual_scale, strided_slices, layer_norm_2d, grouped_conv, arithmetic_identities,
-    zero_offsets)}
+    zero_offsets, shared_channel_scale, shared_linear_bias)}
 
 
 def _inline_values(graph_def) -> None:
