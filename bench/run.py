@@ -342,7 +342,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="three small models, Keras 3 only, 5 timed forwards, scaling "
                              "series up to 100k nodes")
-    parser.add_argument("--repeat", type=int, help="timed forward() calls (default 20, quick 5)")
+    parser.add_argument("--repeat", type=int, help="timed forward() calls (default 40, quick 5)")
     parser.add_argument("--runs", type=int,
                         help="whole-process runs per tool, in turns; the median is reported "
                              "(default 3, quick 1)")
@@ -359,7 +359,7 @@ def main(argv=None) -> int:
     unknown = [m for m in models if m not in MODELS] + [f for f in flavours if f not in FLAVOURS]
     if unknown:
         parser.error(f"unknown model or flavour: {', '.join(unknown)}")
-    repeat = args.repeat or (5 if args.quick else 20)
+    repeat = args.repeat or (5 if args.quick else 40)
     runs = args.runs or (1 if args.quick else 3)
     pythons = opencv_pythons()
     # Both tools start from compiled bytecode, as after pip install: TensorFlow's modules

@@ -209,7 +209,8 @@ def shared_channel_scale(rng):
 
 def shared_linear_bias(rng):
     """A convolution, a depthwise convolution and a MatMul, each read by a ReLU and by a
-    BiasAdd: OpenCV merges the bias into the layer, and the ReLU then reads it too."""
+    BiasAdd, and a MatMul read by a ReLU and an Add: OpenCV merges the bias into the
+    layer, and the ReLU then reads it too."""
     x = _image((1, 4, 4, 3))
     branches = []
     for linear in (tf.nn.conv2d(x, _weights(rng, 1, 1, 3, 3), 1, "VALID"),
@@ -218,7 +219,9 @@ def shared_linear_bias(rng):
     image = tf.concat(branches, axis=3)
     flat = tf.reshape(tf.reduce_mean(image, axis=[1, 2]), [1, 12])
     product = tf.matmul(flat, _weights(rng, 12, 3))
-    return tf.concat([tf.nn.relu(product), tf.nn.bias_add(product, _weights(rng, 3, low=5, high=9))],
+    other = tf.matmul(flat, _weights(rng, 12, 3))
+    return tf.concat([tf.nn.relu(product), tf.nn.bias_add(product, _weights(rng, 3, low=5, high=9)),
+                      tf.nn.relu(other), _weights(rng, 3, low=5, high=9) + other],
                      axis=1, name="output")
 
 
