@@ -12,7 +12,9 @@ node count is taken, and each output is validated in OpenCV 4.x and 5.x
 against the zoo's TensorFlow reference data (``graphtool.validate``, OpenCV in
 child processes) and timed in OpenCV 4: the median of repeated ``forward()``
 calls, both outputs in one child process taking turns, so that load from
-other processes slows both alike.  Then the rule engine's scaling series
+other processes slows both alike - twice, once in each load order, because
+the net loaded first runs 1-3% slower even when both are the same file
+(measured).  Then the rule engine's scaling series
 (``bench/bench_rewrite.py``'s synthetic graphs), one child process per size.
 
     python bench/run.py [--models MobileNetV2,EfficientNetB0] [--flavours k3,k2] [--quick]
@@ -29,6 +31,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,8 +53,9 @@ OPENCV_TIMEOUT = 600.0
 # Runs in an OpenCV interpreter: each graph loaded and warmed up once, then forward() calls
 # taken in turns, the order flipped every round (A, B, B, A, A, B, ...), so that load from
 # other processes hits all of them alike and neither always runs right after the other.
+# Prints every time; the caller runs it once per load order and pools them.
 _FORWARD_TIMER = r"""
-import json, statistics, sys, time
+import json, sys, time
 import numpy as np, cv2
 paths, shapes, repeat = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)
@@ -70,7 +74,7 @@ for round_ in range(repeat):
         started = time.perf_counter()
         net.forward()
         spent.append(time.perf_counter() - started)
-print(json.dumps([statistics.median(t) * 1e3 for t in times]))
+print(json.dumps([[t * 1e3 for t in spent] for spent in times]))
 """
 
 # Runs in a fresh Python: load + rewrite one synthetic graph of bench_rewrite.py.
@@ -226,15 +230,19 @@ def time_forward(pb: str, work: str, candidates: list[Candidate], python: str | 
               or c.opencv.get("4", "").startswith("mismatch")]
     if not python or not loaded:
         return
-    paths = [os.path.join(work, f"{c.tool}.pb") for c in loaded]
     shapes = {p["name"]: p["shape"] for p in signature(pb)["inputs"]}
-    timed = run_process([python, "-c", _FORWARD_TIMER, json.dumps(paths), json.dumps(shapes),
-                         str(repeat)], timeout=OPENCV_TIMEOUT)
-    if timed.returncode != 0:
-        loaded[0].notes.append("forward timing failed: " + _last_line(timed.stderr))
-        return
-    for candidate, median in zip(loaded, json.loads(timed.stdout.strip().splitlines()[-1])):
-        candidate.latency_ms = median
+    pooled = {c.tool: [] for c in loaded}
+    for order in (loaded, loaded[::-1]):  # each load order once: the first net runs slower
+        paths = [os.path.join(work, f"{c.tool}.pb") for c in order]
+        timed = run_process([python, "-c", _FORWARD_TIMER, json.dumps(paths), json.dumps(shapes),
+                             str(repeat)], timeout=OPENCV_TIMEOUT)
+        if timed.returncode != 0:
+            loaded[0].notes.append("forward timing failed: " + _last_line(timed.stderr))
+            return
+        for candidate, spent in zip(order, json.loads(timed.stdout.strip().splitlines()[-1])):
+            pooled[candidate.tool] += spent
+    for candidate in loaded:
+        candidate.latency_ms = statistics.median(pooled[candidate.tool])
 
 
 def scaling_series(sizes, cache: str) -> list[dict]:
@@ -392,8 +400,8 @@ def main(argv=None) -> int:
           f"{runs} run{'s' if runs > 1 else ''} each, in turns); OpenCV "
           "columns: the output loaded and matched TensorFlow (max abs err <= 1e-4 x "
           "max(1, max|ref|)); forward: median of "
-          f"{repeat} timed `forward()` calls after one warm-up, both outputs timed in turns "
-          f"in one OpenCV 4 process ({pythons['4']}).\n")
+          f"2 x {repeat} timed `forward()` calls after one warm-up, both outputs timed in "
+          f"turns in one OpenCV 4 process ({pythons['4']}), once in each load order.\n")
     print(comparison_table(rows))
     print("\nTargets:")
     print("\n".join(targets(rows)))
