@@ -149,12 +149,17 @@ class Matcher:
         self._nodes = pattern.nodes
         self._inner = [n for n in pattern.order[1:] if not pattern.nodes[n].shared]
         self._screen = _root_screen(pattern)
+        # Without commutative or variadic nodes every pattern input meets exactly one
+        # tensor: one plain walk decides, with no alternatives to resume.
+        self._fixed = not any(n.commutative or n.variadic for n in pattern.nodes.values())
 
     # -- entry point --------------------------------------------------------
     def match(self, graph, node, *, outputs=frozenset(), tracer: Tracer | None = None):
         """The first Match rooted at ``node``, or None."""
         if tracer is None and self._screen is not None and not self._screen(graph, node):
             return None
+        if tracer is None and self._fixed:
+            return self._match_fixed(graph, node, outputs)
         self.graph = graph
         self.bind: dict = {}
         self.tracer = tracer
@@ -174,6 +179,67 @@ class Matcher:
                 tracer.fail(self.bind, None, f"gave up after {self.max_steps} search steps (too "
                             "many commutative/variadic alternatives)", final=True)
         return None
+
+    def _match_fixed(self, graph, node, outputs):
+        """``match`` for a pattern without alternatives: the walk binds or fails at once,
+        and a match the conditions refuse has no next alternative to try."""
+        self.graph = graph
+        self.bind = bind = {}
+        if not self._walk_node(self._nodes[self.pattern.root], node, bind):
+            return None
+        found = self._snapshot(node.name)
+        if self.structural:
+            return found
+        if self._conditions(found) or self._containment(found, outputs):
+            return None
+        return found
+
+    def _walk_node(self, pn: PatternNode, node, bind: dict) -> bool:
+        """The checks of ``_node`` (same order, same bindings) as a plain recursive walk."""
+        msg = node.proto
+        if pn.ops is not None and msg.op not in pn.ops:
+            return False
+        if self.control == "forbid" and any(i.startswith("^") for i in msg.input):
+            return False
+        if not self.structural:
+            for check in pn.attrs:
+                if check.test(node) is not None:
+                    return False
+            if pn.const is not None and pn.const.test(node) is not None:
+                return False
+        bind[pn.name] = msg.name
+        specs = pn.inputs
+        if specs is None:
+            return True
+        data = [t for t in msg.input if not t.startswith("^")]
+        if len(data) != len(specs):
+            return False
+        nodes = self._nodes
+        for ref, tensor in zip(specs, data):
+            name = ref.name
+            if name is None:
+                continue
+            producer, port = split_ref(tensor)
+            if ref.port is not None and port != ref.port:
+                return False
+            bound = bind.get(name)
+            defined = nodes.get(name)
+            if bound is not None:
+                if defined is not None:
+                    if producer != bound or port != (ref.port or 0):
+                        return False
+                elif bound != _canonical(tensor):
+                    return False
+                continue
+            if defined is not None:
+                if ref.port is None and port != 0:
+                    return False
+                producer_node = self.graph.get(producer)
+                if producer_node is None or not self._walk_node(defined, producer_node, bind):
+                    return False
+                continue
+            bind[name] = _canonical(tensor)
+        return True
 
     def _fail(self, at, reason) -> None:
         """Tell the tracer why the search failed at ``at``; ``reason()`` gives the message,
