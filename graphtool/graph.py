@@ -410,7 +410,9 @@ class Graph:
                 node.set_attr(key, value[0], value[1])
             else:
                 node.set_attr(key, value)
-        self._set_inputs(node, [str(i) for i in inputs])
+        inputs = [str(i) for i in inputs]
+        if inputs:  # a new node has no edges to undo
+            self._set_inputs(node, inputs)
         return node
 
     def add_const(self, array, name: str | None = None, dtype=None) -> Node:
