@@ -123,6 +123,8 @@ class Node:
     @property
     def proto(self):
         """The underlying NodeDef.  Edit attrs freely; change inputs via ``set_inputs``."""
+        if self._alive:  # _check() inlined: the hottest property of the rewrite
+            return self._msg
         return self._check()
 
     def output(self, port: int = 0) -> str:
@@ -285,6 +287,10 @@ class Graph:
     def get(self, name: str) -> Node | None:
         return self._nodes.get(name) or self._nodes.get(producer_name(name))
 
+    def named_ops(self) -> list[tuple[str, str]]:
+        """(name, op) of every node in graph order, without Node views (for indexes)."""
+        return [(name, node._msg.op) for name, node in self._nodes.items()]
+
     def nodes_by_op(self, *ops: str) -> list[Node]:
         wanted = set(ops)
         return [n for n in self._nodes.values() if n._msg.op in wanted]
@@ -310,6 +316,15 @@ class Graph:
                 (r := parse_ref(i)).node == target.node and not r.control and r.port == target.port
                 for i in n._msg.input)]
         return result
+
+    def readers(self, name: str) -> list[str]:
+        """Names of the nodes reading node ``name`` (data or control): ``consumers``
+        without building Node views, for walks that only need names."""
+        users = self._consumers.get(name)
+        if not users:
+            return []
+        nodes = self._nodes
+        return [u for u in users if u in nodes]
 
     def uses(self, tensor: str) -> list[tuple[Node, int]]:
         """(consumer, data input index) for every data edge reading ``tensor``."""
@@ -395,7 +410,9 @@ class Graph:
                 node.set_attr(key, value[0], value[1])
             else:
                 node.set_attr(key, value)
-        self._set_inputs(node, [str(i) for i in inputs])
+        inputs = [str(i) for i in inputs]
+        if inputs:  # a new node has no edges to undo
+            self._set_inputs(node, inputs)
         return node
 
     def add_const(self, array, name: str | None = None, dtype=None) -> Node:
@@ -417,7 +434,7 @@ class Graph:
         """Count ``msg`` as a consumer of each of its inputs' producers."""
         consumers, name = self._consumers, msg.name
         for text in msg.input:
-            producer = producer_name(text)
+            producer = producer_name(text) if ":" in text or text.startswith("^") else text
             counts = consumers.get(producer)
             if counts is None:
                 consumers[producer] = {name: 1}
@@ -443,7 +460,8 @@ class Graph:
         """Undo ``_link`` for the current inputs of ``msg``."""
         consumers, name = self._consumers, msg.name
         for text in msg.input:
-            counts = consumers.get(producer_name(text))
+            counts = consumers.get(
+                producer_name(text) if ":" in text or text.startswith("^") else text)
             if counts is not None:
                 count = counts.get(name)
                 if count is None:

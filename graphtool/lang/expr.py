@@ -24,6 +24,7 @@ import numpy as np
 
 from graphtool.errors import GraphtoolError, did_you_mean
 from graphtool.lang import functions as fn
+from graphtool.lang.capture import Capture
 from graphtool.lang.source import Position
 
 MAX_ELEMENTS = fn.MAX_ELEMENTS
@@ -194,7 +195,16 @@ class _Compiler:
             self.fail(node, f"the operator {type(node.op).__name__} is not allowed")
         left, right = self.compile(node.left), self.compile(node.right)
         kind = type(node.op)
-        return lambda env: _binary(kind, op, fn.value_of(left(env)), fn.value_of(right(env)))
+
+        def binary(env):
+            a = left(env)
+            if isinstance(a, Capture):  # fn.value_of inlined, here and below: the hot path
+                a = a.value
+            b = right(env)
+            if isinstance(b, Capture):
+                b = b.value
+            return _binary(kind, op, a, b)
+        return binary
 
     def _UnaryOp(self, node):
         operand = self.compile(node.operand)
@@ -210,7 +220,9 @@ class _Compiler:
                 value = True
                 for part in parts:
                     value = part(env)
-                    if not truth(value):
+                    if value is True:
+                        continue
+                    if value is False or not truth(value):
                         return value
                 return value
             return all_of
@@ -219,7 +231,9 @@ class _Compiler:
             value = False
             for part in parts:
                 value = part(env)
-                if truth(value):
+                if value is False:
+                    continue
+                if value is True or truth(value):
                     return value
             return value
         return any_of
@@ -233,6 +247,18 @@ class _Compiler:
                 self.fail(node, f"the comparison {type(op_node).__name__} is not allowed; use "
                                 "== or !=")
             rest.append((op, self.compile(right)))
+        if len(rest) == 1:
+            op, right_fn = rest[0]
+
+            def compare_one(env):
+                left = first(env)
+                if isinstance(left, Capture):
+                    left = left.value
+                right = right_fn(env)
+                if isinstance(right, Capture):
+                    right = right.value
+                return op(left, right)
+            return compare_one
 
         def compare(env):
             left = fn.value_of(first(env))
@@ -240,8 +266,6 @@ class _Compiler:
             for op, right_fn in rest:
                 right = fn.value_of(right_fn(env))
                 outcome = op(left, right)
-                if len(rest) == 1:
-                    return outcome
                 if not truth(outcome):
                     return False
                 left = right
@@ -317,12 +341,15 @@ def _as_index(value):
     return value
 
 
+_SEQUENCES = (str, list, tuple)
+
+
 def _is_sequence(value) -> bool:
-    return isinstance(value, (str, list, tuple))
+    return isinstance(value, _SEQUENCES)
 
 
 def _binary(kind, op, left, right):
-    if _is_sequence(left) or _is_sequence(right):
+    if isinstance(left, _SEQUENCES) or isinstance(right, _SEQUENCES):
         if kind is ast.Add and _is_sequence(left) and _is_sequence(right):
             if isinstance(left, str) != isinstance(right, str):
                 raise GraphtoolError("cannot add a string and a list")
@@ -350,6 +377,8 @@ def _is_int(value) -> bool:
 
 def truth(value) -> bool:
     """Python truth, but an array must have exactly one element to be true or false."""
+    if value is True or value is False:
+        return value
     value = fn.value_of(value)
     if isinstance(value, np.ndarray):
         if value.size != 1:

@@ -13,8 +13,9 @@ why it failed, which is what ``graphtool explain`` prints.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from itertools import permutations
+from itertools import permutations, product
 
 from graphtool.graph import split_ref
 from graphtool.lang.capture import Capture
@@ -22,6 +23,9 @@ from graphtool.lang.computed import Scope
 from graphtool.match.pattern import Pattern, PatternNode
 
 DEFAULT_MAX_STEPS = 20000
+# Patterns with at most this many combinations of commutative input orders are matched
+# by plain walks, one per combination (far below the step limit, so it never applies).
+_MAX_ORDERINGS = 16
 
 
 def _canonical(tensor: str) -> str:
@@ -149,12 +153,21 @@ class Matcher:
         self._nodes = pattern.nodes
         self._inner = [n for n in pattern.order[1:] if not pattern.nodes[n].shared]
         self._screen = _root_screen(pattern)
+        # Without variadic nodes, once each commutative node's input order is chosen every
+        # pattern input meets exactly one tensor: a plain walk per combination of orders
+        # (in the order the backtracking search tries them) replaces the generators.
+        self._orders = [(n, list(permutations(pattern.nodes[n].commutative)))
+                        for n in pattern.order if pattern.nodes[n].commutative]
+        self._fixed = not any(n.variadic for n in pattern.nodes.values()) and math.prod(
+            len(perms) for _, perms in self._orders) <= _MAX_ORDERINGS
 
     # -- entry point --------------------------------------------------------
     def match(self, graph, node, *, outputs=frozenset(), tracer: Tracer | None = None):
         """The first Match rooted at ``node``, or None."""
         if tracer is None and self._screen is not None and not self._screen(graph, node):
             return None
+        if tracer is None and self._fixed:
+            return self._match_fixed(graph, node, outputs)
         self.graph = graph
         self.bind: dict = {}
         self.tracer = tracer
@@ -174,6 +187,83 @@ class Matcher:
                 tracer.fail(self.bind, None, f"gave up after {self.max_steps} search steps (too "
                             "many commutative/variadic alternatives)", final=True)
         return None
+
+    def _match_fixed(self, graph, node, outputs):
+        """``match`` by plain walks: one per combination of commutative input orders, in
+        the search's order; a combination either binds everything or fails."""
+        self.graph = graph
+        root = self._nodes[self.pattern.root]
+        if self._orders:
+            names = [name for name, _ in self._orders]
+            choices = (dict(zip(names, chosen))
+                       for chosen in product(*[perms for _, perms in self._orders]))
+        else:
+            choices = ({},)
+        for chosen in choices:
+            self.bind = bind = {}
+            if not self._walk_node(root, node, bind, chosen):
+                continue
+            found = self._snapshot(node.name)
+            if self.structural:
+                return found
+            if self._conditions(found) is None and self._containment(found, outputs) is None:
+                return found
+        return None
+
+    def _walk_node(self, pn: PatternNode, node, bind: dict, chosen: dict) -> bool:
+        """The checks of ``_node`` (same order, same bindings) as a plain recursive walk,
+        a commutative node's inputs taken in the order ``chosen`` gives it."""
+        msg = node.proto
+        if pn.ops is not None and msg.op not in pn.ops:
+            return False
+        if self.control == "forbid" and any(i.startswith("^") for i in msg.input):
+            return False
+        if not self.structural:
+            for check in pn.attrs:
+                if check.test(node) is not None:
+                    return False
+            if pn.const is not None and pn.const.test(node) is not None:
+                return False
+        bind[pn.name] = msg.name
+        specs = pn.inputs
+        if specs is None:
+            return True
+        data = [t for t in msg.input if not t.startswith("^")]
+        if len(data) != len(specs):
+            return False
+        pairs = zip(specs, data)
+        order = chosen.get(pn.name) if pn.commutative else None
+        if order is not None:
+            pairs = list(pairs)
+            for slot, source in zip(pn.commutative, order):
+                pairs[slot] = (specs[slot], data[source])
+        nodes = self._nodes
+        for ref, tensor in pairs:
+            name = ref.name
+            if name is None:
+                continue
+            producer, port = split_ref(tensor)
+            if ref.port is not None and port != ref.port:
+                return False
+            bound = bind.get(name)
+            defined = nodes.get(name)
+            if bound is not None:
+                if defined is not None:
+                    if producer != bound or port != (ref.port or 0):
+                        return False
+                elif bound != _canonical(tensor):
+                    return False
+                continue
+            if defined is not None:
+                if ref.port is None and port != 0:
+                    return False
+                producer_node = self.graph.get(producer)
+                if producer_node is None or not self._walk_node(defined, producer_node, bind,
+                                                                chosen):
+                    return False
+                continue
+            bind[name] = _canonical(tensor)
+        return True
 
     def _fail(self, at, reason) -> None:
         """Tell the tracer why the search failed at ``at``; ``reason()`` gives the message,

@@ -167,15 +167,17 @@ class _StageRun:
 
     def _downstream(self, seeds: set[str], depth: int) -> set[str]:
         """Nodes at most ``depth - 1`` edges downstream of ``seeds``: the possible new roots."""
-        seen = {s for s in seeds if s in self.graph}
-        frontier = set(seen)
+        graph = self.graph
+        seen = {s for s in seeds if s in graph}
+        frontier = list(seen)
+        readers = graph.readers
         for _ in range(max(depth - 1, 0)):
             following = set()
             for name in frontier:
-                for reader in self.graph.consumers(name):
-                    if reader.name not in seen:
-                        seen.add(reader.name)
-                        following.add(reader.name)
+                for reader in readers(name):
+                    if reader not in seen:
+                        seen.add(reader)
+                        following.add(reader)
             frontier = following
         return seen
 

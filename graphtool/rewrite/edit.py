@@ -18,16 +18,14 @@ class OpIndex:
 
     def __init__(self, graph):
         self.by_op: dict[str, dict[str, None]] = {}
-        self.serial: dict[str, int] = {}
-        by_op, serial = self.by_op, self.serial
-        for node in graph.nodes:  # add() inlined: this runs over every node once per stage
-            msg = node.proto
-            name, op = msg.name, msg.op
+        by_op = self.by_op
+        pairs = graph.named_ops()
+        for name, op in pairs:  # add() inlined: this runs over every node once per stage
             group = by_op.get(op)
             if group is None:
                 group = by_op[op] = {}
             group[name] = None
-            serial[name] = len(serial)
+        self.serial: dict[str, int] = {name: i for i, (name, _) in enumerate(pairs)}
 
     def add(self, name: str, op: str) -> None:
         self.by_op.setdefault(op, {})[name] = None
@@ -59,6 +57,8 @@ class OpIndex:
             if ops is None:
                 return list(within)
             groups = [self.by_op[o] for o in ops if o in self.by_op]
+            if not groups:
+                return []
             if len(groups) == 1:
                 group = groups[0]
                 return [n for n in within if n in group]

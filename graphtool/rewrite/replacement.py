@@ -348,7 +348,7 @@ def _build(rep: Replacement, match, edit: Edit, env, controls: list[str]) -> Non
     graph = edit.graph
     planned = {}
     for key in rep.order:
-        planned[key] = _plan(rep.nodes[key], env)
+        planned[key] = _plan(rep.nodes[key], env, match.root)
     made: dict[str, str] = {}
     for key in rep.order:
         node = rep.nodes[key]
@@ -375,17 +375,21 @@ def _build(rep: Replacement, match, edit: Edit, env, controls: list[str]) -> Non
             made[key] = edit.add_node(op, name, inputs, attrs, base=base).name
 
 
-def _plan(node: NewNode, env):
+def _plan(node: NewNode, env, root: str):
     """Evaluate everything a new node needs: ('const', (array, dtype)) or
     ('node', (op, base, attrs)) - ``base`` a NodeDef whose attrs are copied first, or None."""
     if node.const is not None:
         return "const", _tensor(node, env)
     base = None
     if node.copy_attrs:
-        # A snapshot now (the source may be the root, which is rebuilt before this is
-        # used), as a NodeDef whose attr map is merged in one call.
-        base = NodeDef()
-        base.attr.MergeFrom(env[node.copy_attrs].node.proto.attr)
+        base = env[node.copy_attrs].node.proto
+        if base.name == root:
+            # A snapshot now: the root is rebuilt before this is used.  Other matched
+            # nodes keep their attrs until the replacement is built, so they are merged
+            # from directly, saving a copy.
+            snapshot = NodeDef()
+            snapshot.attr.MergeFrom(base.attr)
+            base = snapshot
     attrs: dict[str, AttrValue | None] = {}
     for key, computed in node.attrs.items():
         attrs[key] = None if computed is None else _attr(computed, env)
@@ -437,7 +441,9 @@ def _tensor(node: NewNode, env) -> tuple[np.ndarray, DType]:
     array = array.astype(to_numpy(dtype), copy=False)
     declared = node.shape
     if isinstance(declared, Computed):
-        declared = [int(d) for d in np.ravel(value_of(declared.evaluate(env)))]
+        declared = value_of(declared.evaluate(env))
+        if type(declared) is not list or any(type(d) is not int for d in declared):
+            declared = [int(d) for d in np.ravel(declared)]  # shape(x) gives ints already
     if declared is not None and (len(declared) != array.ndim or any(
             d is not None and d != s for d, s in zip(declared, array.shape))):
         shown = [("?" if d is None else d) for d in declared]

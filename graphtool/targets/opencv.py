@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from graphtool.attrs import Shape
+from graphtool.attrs import encode as encode_attr
 from graphtool.dtypes import as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.lang.capture import holds_constant
@@ -79,21 +80,27 @@ def annotate_output_shapes(graph, ctx):
         else:
             del known[name]
     changed = []
+    encoded: dict = {}  # shapes -> their AttrValue: most nodes share a few shapes
     with np.errstate(all="ignore"):
         for node in graph.nodes:
-            if holds_constant(node.proto):
+            msg = node.proto
+            if "value" in msg.attr and holds_constant(msg):
                 continue  # shape(c) of a constant reads its tensor
-            name = node.name
+            name = msg.name
             if name in known:
                 infos = known[name][1]
-                if _SHAPES_ATTR in node.proto.attr:
+                if _SHAPES_ATTR in msg.attr:
                     continue  # written by an earlier run, or copied by the rule that rebuilt it
             else:
                 infos = shapes.outputs(node)
                 if not infos or not all(i.fully_known for i in infos):
                     continue
                 known[name] = (node, infos)  # (an attr from the input graph is overwritten)
-            node.set_attr(_SHAPES_ATTR, [Shape(tuple(i.shape)) for i in infos], "list")
+            dims = tuple([tuple(i.shape) for i in infos])
+            value = encoded.get(dims)
+            if value is None:
+                value = encoded[dims] = encode_attr([Shape(d) for d in dims], "list")
+            msg.attr[_SHAPES_ATTR].CopyFrom(value)
             changed.append(name)
     return {"changed": changed}
 
