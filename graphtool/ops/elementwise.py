@@ -10,12 +10,11 @@ from __future__ import annotations
 import functools
 import math
 
-import ml_dtypes
 import numpy as np
 
 from graphtool.dtypes import DType, as_dtype, to_numpy
 from graphtool.ops.context import CannotEvaluate, Ctx
-from graphtool.ops.numeric import HALF_TYPES as _HALF
+from graphtool.ops.numeric import is_half
 from graphtool.ops.numeric import widened as _wide
 from graphtool.ops.registry import family
 from graphtool.ops.shapefns import broadcast, merge_shapes, out, same_as
@@ -185,7 +184,7 @@ define("AddN", shape=_add_n_shape,
 # -- Cast --------------------------------------------------------------------
 def _truncate_mantissa(x: np.ndarray, target: np.dtype) -> np.ndarray:
     """Zero the source mantissa bits the narrower float cannot hold (Cast Truncate=True)."""
-    kept = {np.dtype(np.float16): 10, np.dtype(ml_dtypes.bfloat16): 7}[target]
+    kept = 10 if target == np.float16 else 7  # float16 or bfloat16 mantissa bits
     bits, uint = (23, np.uint32) if x.dtype == np.float32 else (52, np.uint64)
     mask = uint(~((1 << (bits - kept)) - 1) & ((1 << (8 * x.dtype.itemsize)) - 1))
     return (np.ascontiguousarray(x).view(uint) & mask).view(x.dtype)
@@ -215,7 +214,7 @@ def _cast(ctx: Ctx, x):
         return _float_to_int(x, target)
     if x.dtype.kind == "c" and target.kind != "c":
         x = x.real
-    if target in _HALF:
+    if is_half(target):
         if ctx.attr("Truncate", False) and x.dtype in (np.float32, np.float64):
             x = _truncate_mantissa(x, target)
         if x.dtype != np.float32:
