@@ -721,8 +721,13 @@ class Graph:
         """
         if self._order_changed:
             new = GraphDef()
-            new.CopyFrom(self._gd)
-            del new.node[:]
+            for field, value in self._gd.ListFields():  # all but the nodes: no copy of those
+                if field.name == "node":
+                    continue
+                if field.type == field.TYPE_MESSAGE:
+                    getattr(new, field.name).CopyFrom(value)
+                else:
+                    setattr(new, field.name, value)
             new.node.extend(n._msg for n in self._nodes.values())
             self._gd = new
             for node, msg in zip(self._nodes.values(), new.node):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,3 +207,15 @@ def test_adopt_moves_a_definition_without_copying(small_pb):
     graph.add_node("Identity", "b", [shared.output()])
     with pytest.raises(GraphtoolError, match="read it too"):
         graph.adopt(a, shared)
+
+
+def test_a_rebuilt_graph_def_keeps_versions_and_the_function_library():
+    """After an edit the node list is rebuilt; the other GraphDef fields come along."""
+    graph = graphtool.load(Path(__file__).parent.parent / "rules" / "opencv" / "graphs" / "grouped_conv.pb")
+    before = graphtool.proto.GraphDef()
+    before.CopyFrom(graph.to_graph_def())
+    assert len(before.library.function) > 0
+    graph.add_const(np.zeros(3, np.float32), "extra")
+    after = graph.to_graph_def()
+    assert after.library == before.library and after.versions == before.versions
+    assert [n.name for n in after.node] == [n.name for n in before.node] + ["extra"]
