@@ -225,6 +225,19 @@ def shared_linear_bias(rng):
                      axis=1, name="output")
 
 
+def nested_concat(rng):
+    """Concatenations inside a concatenation along the same axis, as in InceptionV3's
+    last blocks; one inner concatenation also feeds a ReLU, one names its axis -1."""
+    x = tf.nn.relu(tf.nn.conv2d(_image(), _weights(rng, 1, 1, 4, 4), 1, "VALID"))
+    a, b, c = (tf.nn.relu(x * _weights(rng, 4, low=0.5, high=1.5)) for _ in range(3))
+    shared = tf.concat([b, c], axis=3)
+    outer = tf.concat([x, tf.concat([a, b], axis=3), shared, tf.concat([c, a], axis=3),
+                       tf.concat([a, x], axis=-1)], axis=3)
+    return tf.add(tf.nn.conv2d(outer, _weights(rng, 1, 1, 36, 4), 1, "VALID"),
+                  tf.nn.conv2d(tf.nn.relu(shared), _weights(rng, 1, 1, 8, 4), 1, "VALID"),
+                  name="output")
+
+
 def tf1_dropout(rng):
     """TF1 tf.nn.dropout with keep_prob fed by a PlaceholderWithDefault of 1.0."""
     x = v1.placeholder(tf.float32, [1, 16], name="input")
@@ -266,7 +279,7 @@ GRAPHS = {f.__name__: f for f in (
     sub_from_constant, matmul_transpose_b, dilated_conv, clamps, stored_inline, generic_math,
     gelu_erf, mish_and_hard_sigmoid, batch_norms, tf1_dropout, flatten_from_input, residual_dense,
     residual_scale, strided_slices, layer_norm_2d, grouped_conv, arithmetic_identities,
-    zero_offsets, shared_channel_scale, shared_linear_bias)}
+    zero_offsets, shared_channel_scale, shared_linear_bias, nested_concat)}
 
 
 def _inline_values(graph_def) -> None:
