@@ -65,7 +65,11 @@ def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=No
     with np.errstate(all="ignore"), paused_gc():
         planner = _Planner(graph, int(max_bytes), shapes)
         planner.run()
-        return _Rewriter(graph, planner).run()
+        log = _Rewriter(graph, planner).run()
+        # Freed while collection is still off: the collection that follows walks
+        # only what survives (the log and what the graph holds).
+        del planner, shapes
+    return log
 
 
 class _Stored(NamedTuple):
