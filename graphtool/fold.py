@@ -240,6 +240,9 @@ class _Planner:
                     else self._stored(producer, source.shape)
                 if type(value) is not _Stored:
                     return [value.reshape(info.shape)]
+                if info.value is None and source.value is not None and info.size <= self.limit:
+                    # the small value shape inference knows: no second decoding of the bytes
+                    infos[0] = info._replace(value=_small_value(source.value.reshape(info.shape)))
                 if value.shape == info.shape:
                     return [value]
                 return [_Stored(value.source, info.shape, True)]
