@@ -477,18 +477,23 @@ class Graph:
         for n in nodes:
             for item in (n if isinstance(n, (list, tuple, set)) else [n]):
                 node = item if isinstance(item, Node) else self.node(item)
-                doomed[node._check().name] = node
+                if not node._alive:
+                    node._check()
+                doomed[node._msg.name] = node
         for name in doomed:
             users = [u for u in self._consumers.get(name, ()) if u not in doomed]
             if users:
                 raise GraphtoolError(
                     f"cannot remove {name!r}: still used by {sorted(users)[:5]}; "
                     "rewire them first (replace_all_uses or bypass)")
+        nodes, consumers = self._nodes, self._consumers
         for name, node in doomed.items():
-            self._unlink(node._msg)
-            del node._msg.input[:]
-            del self._nodes[name]
-            self._consumers.pop(name, None)
+            msg = node._msg
+            if msg.input:  # sources (Consts, most of a batch) have no edges to undo
+                self._unlink(msg)
+                del msg.input[:]
+            del nodes[name]
+            consumers.pop(name, None)
             node._alive = False
         if self._outputs is not None:
             self._outputs = [o for o in self._outputs if producer_name(o) not in doomed]
