@@ -220,15 +220,16 @@ class _Planner:
             raise _OutOfOrder(producer)
 
     def _fits(self, info) -> bool:
-        if info.size is None or info.dtype is None:
+        shape, dtype = info.shape, info.dtype
+        if shape is None or None in shape or dtype is None:
             return False
-        itemsize = _ITEMSIZE.get(info.dtype)
+        itemsize = _ITEMSIZE.get(dtype)
         if itemsize is None:
             try:
-                itemsize = _ITEMSIZE[info.dtype] = to_numpy(info.dtype).itemsize
+                itemsize = _ITEMSIZE[dtype] = to_numpy(dtype).itemsize
             except GraphtoolError:
                 return False
-        return info.size * itemsize <= self.max_bytes
+        return math.prod(shape) * itemsize <= self.max_bytes
 
     def _values(self, entry, ctx, infos, refs, ports) -> list | None:
         if entry.keeps_bytes and len(infos) == 1:
@@ -246,7 +247,10 @@ class _Planner:
                 if value.shape == info.shape:
                     return [value]
                 return [_Stored(value.source, info.shape, True)]
-        if all(infos[p].value is not None for p in ports):
+        for port in ports:
+            if infos[port].value is None:
+                break
+        else:
             return [info.value for info in infos]  # the shape function knew them
         args = []
         for index, info in enumerate(ctx.inputs):
