@@ -146,7 +146,7 @@ class _Planner:
         self.visited.add(name)
         folds, constants, shapes = self.folds, self.constants, self.shapes
         controls, refs, inputs = [], [], []
-        for text in msg.input:
+        for text in msg.input[:]:  # a list: iterating the field raises IndexError at its end
             if text.startswith("^"):
                 controls.append(text[1:])
                 continue

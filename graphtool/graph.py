@@ -433,7 +433,7 @@ class Graph:
     def _link(self, msg) -> None:
         """Count ``msg`` as a consumer of each of its inputs' producers."""
         consumers, name = self._consumers, msg.name
-        for text in msg.input:
+        for text in msg.input[:]:
             producer = producer_name(text) if ":" in text or text.startswith("^") else text
             counts = consumers.get(producer)
             if counts is None:
@@ -459,7 +459,7 @@ class Graph:
     def _unlink(self, msg) -> None:
         """Undo ``_link`` for the current inputs of ``msg``."""
         consumers, name = self._consumers, msg.name
-        for text in msg.input:
+        for text in msg.input[:]:
             counts = consumers.get(
                 producer_name(text) if ":" in text or text.startswith("^") else text)
             if counts is not None:
