@@ -328,8 +328,7 @@ class _Rewriter:
     def run(self) -> list[dict]:
         if not self.folds:
             return []
-        dead = self._dead()
-        controls = self._controls(dead)
+        dead, controls = self._removed()
         created = self._split_multi_output(controls)
         doomed = [c for consts in created.values() for c in consts if self._unread(c.name)]
         adopters, donors = [], set()
@@ -382,39 +381,32 @@ class _Rewriter:
                 return False
         return name not in self.outputs
 
-    def _dead(self) -> set[str]:
-        """Folded nodes and Consts that disappear: only folded nodes read them."""
-        dead, readers, graph, constants = set(), self.readers, self.graph, self.constants
-        unread = self._unread
+    def _removed(self) -> tuple[set[str], dict[str, list[str]]]:
+        """Folded nodes and Consts that disappear (only folded nodes read them), and the
+        control inputs of each folded node plus those of the removed nodes it replaces.
+        One pass in data order: a node's producers are settled before it."""
+        dead, controls, readers = set(), {}, self.readers
+        graph, constants, unread, none = self.graph, self.constants, self._unread, []
         for name, fold in self.folds.items():
             if len(fold.infos) != 1 or unread(name, fold.users):
                 dead.add(name)
+            merged = dict.fromkeys(fold.controls) if fold.controls else None
             for producer in fold.producers:
                 if producer not in readers and producer in constants:
                     users = graph.readers(producer)
                     readers[producer] = len(users)
                     if unread(producer, users):
                         dead.add(producer)
-        return dead
-
-    def _controls(self, dead: set[str]) -> dict[str, list[str]]:
-        """Control inputs of each folded node, plus those of the removed nodes it replaces."""
-        controls: dict[str, list[str]] = {}
-        constants, none = self.constants, []
-        for name, fold in self.folds.items():
-            merged = dict.fromkeys(fold.controls) if fold.controls else None
-            for producer in fold.producers:
+                        inputs = constants[producer].proto.input
+                        controls[producer] = [t[1:] for t in inputs[:] if t.startswith("^")] \
+                            if inputs else none
                 if producer in dead:
-                    inherited = controls.get(producer)
-                    if inherited is None:  # a removed Const
-                        msg = constants[producer].proto
-                        inherited = controls[producer] = [
-                            t[1:] for t in msg.input if t.startswith("^")] if msg.input else none
+                    inherited = controls[producer]
                     if inherited:
                         merged = merged if merged is not None else {}
                         merged.update((c, None) for c in inherited if c != name)
             controls[name] = list(merged) if merged else none
-        return controls
+        return dead, controls
 
     def _control_refs(self, names: list[str]) -> list[str]:
         refs = []
