@@ -206,7 +206,7 @@ class _Planner:
         for index, value in enumerate(values):  # what shape inference would give
             info = infos[index]
             if info.value is None and value is not None and info.size <= limit:
-                infos[index] = info._replace(value=_small_value(value))
+                infos[index] = TensorInfo(info.dtype, info.shape, _small_value(value), info.partial)
         shapes.set_outputs(name, infos)
         producers = [refs[0][0]] if len(refs) == 1 else list(dict.fromkeys([p for p, _ in refs]))
         folds[name] = _Fold(node, msg.op, infos, values, ports, producers, controls, users)
@@ -243,7 +243,8 @@ class _Planner:
                     return [value.reshape(info.shape)]
                 if info.value is None and source.value is not None and info.size <= self.limit:
                     # the small value shape inference knows: no second decoding of the bytes
-                    infos[0] = info._replace(value=_small_value(source.value.reshape(info.shape)))
+                    small = _small_value(source.value.reshape(info.shape))
+                    infos[0] = TensorInfo(info.dtype, info.shape, small, info.partial)
                 if value.shape == info.shape:
                     return [value]
                 return [_Stored(value.source, info.shape, True)]

@@ -323,8 +323,7 @@ class Graph:
         users = self._consumers.get(name)
         if not users:
             return []
-        nodes = self._nodes
-        return [u for u in users if u in nodes]
+        return list(filter(self._nodes.__contains__, users))  # no comprehension frame
 
     def uses(self, tensor: str) -> list[tuple[Node, int]]:
         """(consumer, data input index) for every data edge reading ``tensor``."""
