@@ -146,7 +146,7 @@ class _Planner:
         self.visited.add(name)
         folds, constants, shapes = self.folds, self.constants, self.shapes
         controls, refs, inputs = [], [], []
-        for text in msg.input[:]:  # a list: iterating the field raises IndexError at its end
+        for text in msg.input[:]:  # a list: a upb field ends its iteration with an IndexError
             if text.startswith("^"):
                 controls.append(text[1:])
                 continue
