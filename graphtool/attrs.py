@@ -19,7 +19,7 @@ def shape_of(proto) -> tuple[int, ...] | None:
     """A TensorShapeProto as a tuple (-1 for unknown dimensions), None for unknown rank."""
     if proto.unknown_rank:
         return None
-    return tuple([d.size for d in proto.dim])
+    return tuple([d.size for d in proto.dim[:]])
 
 
 def shape_proto(shape) -> TensorShapeProto:

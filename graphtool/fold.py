@@ -65,7 +65,11 @@ def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=No
     with np.errstate(all="ignore"), paused_gc():
         planner = _Planner(graph, int(max_bytes), shapes)
         planner.run()
-        return _Rewriter(graph, planner).run()
+        log = _Rewriter(graph, planner).run()
+        # Freed while collection is still off: the collection that follows walks
+        # only what survives (the log and what the graph holds).
+        del planner, shapes
+    return log
 
 
 class _Stored(NamedTuple):
@@ -92,7 +96,7 @@ class _Fold(NamedTuple):
     ports: list        # the outputs something reads
     producers: list    # distinct data producer names
     controls: list     # control input names
-    users: list        # nodes reading it (data or control)
+    users: list        # names of the nodes reading it (data or control)
 
 
 # -- pass 1: values ------------------------------------------------------------------------
@@ -110,38 +114,46 @@ class _Planner:
         self.constants: dict = {}  # name -> Node, for nodes of constant ops (Const)
         self.folds: dict[str, _Fold] = {}
         self.visited: set[str] = set()  # foldable nodes seen so far
-        self.by_node: dict = {}  # folded Node -> its _Fold
 
     def run(self) -> dict[str, _Fold]:
         try:  # frozen graphs list producers first: no ordering pass needed
             self._pass(self.graph.nodes, strict=True)
         except _OutOfOrder:
-            self.constants, self.folds, self.visited, self.by_node = {}, {}, set(), {}
+            self.constants, self.folds, self.visited = {}, {}, set()
             self._pass(data_order(self.graph), strict=False)
         return self.folds
 
     def _pass(self, nodes, strict: bool) -> None:
-        table, constants = ops.OPS, self.constants
+        table, constants, attempt = ops.OPS, self.constants, self._try
+        kinds: dict = {}  # op -> _CONSTANT, its entry when foldable, else None
         for node in nodes:
-            entry = table.get(node.op)
-            if entry is None:
+            msg = node.proto
+            op = msg.op
+            kind = kinds.get(op, _UNSEEN)
+            if kind is _UNSEEN:
+                entry = table.get(op)
+                kind = kinds[op] = None if entry is None else _CONSTANT if entry.constant \
+                    else entry if entry.foldable else None
+            if kind is None:
                 continue
-            if entry.constant:
-                constants[node.name] = node
-            elif entry.foldable:
-                self._try(node, entry, strict)
+            if kind is _CONSTANT:
+                constants[msg.name] = node
+            else:
+                attempt(node, msg, kind, strict)
 
-    def _try(self, node, entry, strict: bool) -> None:
-        msg = node.proto
+    def _try(self, node, msg, entry, strict: bool) -> None:
         name = msg.name
         self.visited.add(name)
         folds, constants, shapes = self.folds, self.constants, self.shapes
         controls, refs, inputs = [], [], []
-        for text in msg.input:
+        for text in msg.input[:]:  # a list: a upb field ends its iteration with an IndexError
             if text.startswith("^"):
                 controls.append(text[1:])
                 continue
-            producer, port = split_ref(text)
+            if ":" in text:
+                producer, port = split_ref(text)
+            else:
+                producer, port = text, 0
             # Cheap test first, before any shape is computed: every input the kernel
             # reads is known, every other input has a fully known shape.
             fold = folds.get(producer)
@@ -159,7 +171,7 @@ class _Planner:
                     return
                 inputs.append(info)
             refs.append((producer, port))
-        users = self.graph.consumers(name)
+        users = self.graph.readers(name)
         if not users and name not in self.outputs:
             return  # nothing reads it
         for index, info in enumerate(inputs):
@@ -168,29 +180,36 @@ class _Planner:
         ctx = NodeCtx(msg, inputs, self.limit)
         result = entry.shape(ctx)
         if type(result) is TensorInfo:
-            infos = [settle(result)]
+            infos = [settle(result) if result.partial is not None else result]
         else:
             infos = [settle(i) for i in normalize_outputs(result)]
         if len(infos) == 1:
+            if not self._fits(infos[0]):
+                return
             ports = _PORT_0
         elif name in self.outputs:
             return  # its outputs would change names
         else:
-            ports = _used_ports(name, users)
-        if not ports or any(p >= len(infos) or not self._fits(infos[p]) for p in ports):
-            return
+            ports = _used_ports(self.graph, name, users)
+            if not ports:
+                return
+            for port in ports:
+                if port >= len(infos) or not self._fits(infos[port]):
+                    return
         values = self._values(entry, ctx, infos, refs, ports)
-        if values is None or any(values[p] is None for p in ports):
+        if values is None:
             return
+        for port in ports:
+            if values[port] is None:
+                return
         limit = self.limit
         for index, value in enumerate(values):  # what shape inference would give
             info = infos[index]
             if info.value is None and value is not None and info.size <= limit:
-                infos[index] = info._replace(value=_small_value(value))
+                infos[index] = TensorInfo(info.dtype, info.shape, _small_value(value), info.partial)
         shapes.set_outputs(name, infos)
-        producers = [refs[0][0]] if len(refs) == 1 else list(dict.fromkeys(p for p, _ in refs))
-        folds[name] = fold = _Fold(node, msg.op, infos, values, ports, producers, controls, users)
-        self.by_node[node] = fold
+        producers = [refs[0][0]] if len(refs) == 1 else list(dict.fromkeys([p for p, _ in refs]))
+        folds[name] = _Fold(node, msg.op, infos, values, ports, producers, controls, users)
 
     def _check_order(self, producer: str) -> None:
         """An input whose producer comes later in the graph could still become known."""
@@ -201,15 +220,16 @@ class _Planner:
             raise _OutOfOrder(producer)
 
     def _fits(self, info) -> bool:
-        if info.size is None or info.dtype is None:
+        shape, dtype = info.shape, info.dtype
+        if shape is None or None in shape or dtype is None:
             return False
-        itemsize = _ITEMSIZE.get(info.dtype)
+        itemsize = _ITEMSIZE.get(dtype)
         if itemsize is None:
             try:
-                itemsize = _ITEMSIZE[info.dtype] = to_numpy(info.dtype).itemsize
+                itemsize = _ITEMSIZE[dtype] = to_numpy(dtype).itemsize
             except GraphtoolError:
                 return False
-        return info.size * itemsize <= self.max_bytes
+        return math.prod(shape) * itemsize <= self.max_bytes
 
     def _values(self, entry, ctx, infos, refs, ports) -> list | None:
         if entry.keeps_bytes and len(infos) == 1:
@@ -221,10 +241,17 @@ class _Planner:
                     else self._stored(producer, source.shape)
                 if type(value) is not _Stored:
                     return [value.reshape(info.shape)]
+                if info.value is None and source.value is not None and info.size <= self.limit:
+                    # the small value shape inference knows: no second decoding of the bytes
+                    small = _small_value(source.value.reshape(info.shape))
+                    infos[0] = TensorInfo(info.dtype, info.shape, small, info.partial)
                 if value.shape == info.shape:
                     return [value]
                 return [_Stored(value.source, info.shape, True)]
-        if all(infos[p].value is not None for p in ports):
+        for port in ports:
+            if infos[port].value is None:
+                break
+        else:
             return [info.value for info in infos]  # the shape function knew them
         args = []
         for index, info in enumerate(ctx.inputs):
@@ -263,6 +290,8 @@ def _decoded(const) -> np.ndarray:
 
 
 _PORT_0 = [0]
+_UNSEEN = object()
+_CONSTANT = object()
 
 
 def _small_value(value) -> np.ndarray:
@@ -274,11 +303,11 @@ def _small_value(value) -> np.ndarray:
     return array
 
 
-def _used_ports(name: str, users) -> list[int]:
+def _used_ports(graph, name: str, users: list[str]) -> list[int]:
     """Data output ports of ``name`` that ``users`` read (multi-output nodes only)."""
     ports = set()
     for user in users:
-        for text in user.proto.input:
+        for text in graph.get(user).proto.input:
             if not text.startswith("^"):
                 producer, port = split_ref(text)
                 if producer == name:
@@ -291,7 +320,6 @@ class _Rewriter:
     def __init__(self, graph, planner: _Planner):
         self.graph = graph
         self.folds = planner.folds
-        self.by_node = planner.by_node
         self.constants = planner.constants
         self.outputs = planner.outputs
         self.renamed: dict[str, str] = {}  # multi-output node -> its first new Const
@@ -301,8 +329,7 @@ class _Rewriter:
     def run(self) -> list[dict]:
         if not self.folds:
             return []
-        dead = self._dead()
-        controls = self._controls(dead)
+        dead, controls = self._removed()
         created = self._split_multi_output(controls)
         doomed = [c for consts in created.values() for c in consts if self._unread(c.name)]
         adopters, donors = [], set()
@@ -348,46 +375,39 @@ class _Rewriter:
 
     def _unread(self, name: str, users=None) -> bool:
         """Whether only folded nodes read ``name``, and through data edges only."""
-        by_node = self.by_node
-        for user in self.graph.consumers(name) if users is None else users:
-            fold = by_node.get(user)
+        folds = self.folds
+        for user in self.graph.readers(name) if users is None else users:
+            fold = folds.get(user)
             if fold is None or fold.controls and name in fold.controls:
                 return False
         return name not in self.outputs
 
-    def _dead(self) -> set[str]:
-        """Folded nodes and Consts that disappear: only folded nodes read them."""
-        dead, readers, graph, constants = set(), self.readers, self.graph, self.constants
-        unread = self._unread
+    def _removed(self) -> tuple[set[str], dict[str, list[str]]]:
+        """Folded nodes and Consts that disappear (only folded nodes read them), and the
+        control inputs of each folded node plus those of the removed nodes it replaces.
+        One pass in data order: a node's producers are settled before it."""
+        dead, controls, readers = set(), {}, self.readers
+        graph, constants, unread, none = self.graph, self.constants, self._unread, []
         for name, fold in self.folds.items():
             if len(fold.infos) != 1 or unread(name, fold.users):
                 dead.add(name)
+            merged = dict.fromkeys(fold.controls) if fold.controls else None
             for producer in fold.producers:
                 if producer not in readers and producer in constants:
-                    users = graph.consumers(producer)
+                    users = graph.readers(producer)
                     readers[producer] = len(users)
                     if unread(producer, users):
                         dead.add(producer)
-        return dead
-
-    def _controls(self, dead: set[str]) -> dict[str, list[str]]:
-        """Control inputs of each folded node, plus those of the removed nodes it replaces."""
-        controls: dict[str, list[str]] = {}
-        constants, none = self.constants, []
-        for name, fold in self.folds.items():
-            merged = dict.fromkeys(fold.controls) if fold.controls else None
-            for producer in fold.producers:
+                        inputs = constants[producer].proto.input
+                        controls[producer] = [t[1:] for t in inputs[:] if t.startswith("^")] \
+                            if inputs else none
                 if producer in dead:
-                    inherited = controls.get(producer)
-                    if inherited is None:  # a removed Const
-                        msg = constants[producer].proto
-                        inherited = controls[producer] = [
-                            t[1:] for t in msg.input if t.startswith("^")] if msg.input else none
+                    inherited = controls[producer]
                     if inherited:
                         merged = merged if merged is not None else {}
                         merged.update((c, None) for c in inherited if c != name)
             controls[name] = list(merged) if merged else none
-        return controls
+        return dead, controls
 
     def _control_refs(self, names: list[str]) -> list[str]:
         refs = []

@@ -323,8 +323,7 @@ class Graph:
         users = self._consumers.get(name)
         if not users:
             return []
-        nodes = self._nodes
-        return [u for u in users if u in nodes]
+        return list(filter(self._nodes.__contains__, users))  # no comprehension frame
 
     def uses(self, tensor: str) -> list[tuple[Node, int]]:
         """(consumer, data input index) for every data edge reading ``tensor``."""
@@ -347,9 +346,9 @@ class Graph:
         """Output tensors: as set (e.g. from a sidecar), else every tensor-producing sink."""
         if self._outputs is not None:
             return list(self._outputs)
-        return [ref(n.name) for n in self._nodes.values()
-                if not self._consumers.get(n.name) and n._msg.op not in _NO_OUTPUT_OPS
-                and n._msg.input]
+        consumers = self._consumers
+        return [ref(name) for name, n in self._nodes.items()
+                if not consumers.get(name) and n._msg.op not in _NO_OUTPUT_OPS and n._msg.input]
 
     @outputs.setter
     def outputs(self, tensors: Iterable[str] | None) -> None:
@@ -433,7 +432,7 @@ class Graph:
     def _link(self, msg) -> None:
         """Count ``msg`` as a consumer of each of its inputs' producers."""
         consumers, name = self._consumers, msg.name
-        for text in msg.input:
+        for text in msg.input[:]:
             producer = producer_name(text) if ":" in text or text.startswith("^") else text
             counts = consumers.get(producer)
             if counts is None:
@@ -459,7 +458,7 @@ class Graph:
     def _unlink(self, msg) -> None:
         """Undo ``_link`` for the current inputs of ``msg``."""
         consumers, name = self._consumers, msg.name
-        for text in msg.input:
+        for text in msg.input[:]:
             counts = consumers.get(
                 producer_name(text) if ":" in text or text.startswith("^") else text)
             if counts is not None:
@@ -477,19 +476,23 @@ class Graph:
         for n in nodes:
             for item in (n if isinstance(n, (list, tuple, set)) else [n]):
                 node = item if isinstance(item, Node) else self.node(item)
-                node._check()
-                doomed[node.name] = node
+                if not node._alive:
+                    node._check()
+                doomed[node._msg.name] = node
         for name in doomed:
             users = [u for u in self._consumers.get(name, ()) if u not in doomed]
             if users:
                 raise GraphtoolError(
                     f"cannot remove {name!r}: still used by {sorted(users)[:5]}; "
                     "rewire them first (replace_all_uses or bypass)")
+        nodes, consumers = self._nodes, self._consumers
         for name, node in doomed.items():
-            self._unlink(node._msg)
-            del node._msg.input[:]
-            del self._nodes[name]
-            self._consumers.pop(name, None)
+            msg = node._msg
+            if msg.input:  # sources (Consts, most of a batch) have no edges to undo
+                self._unlink(msg)
+                del msg.input[:]
+            del nodes[name]
+            consumers.pop(name, None)
             node._alive = False
         if self._outputs is not None:
             self._outputs = [o for o in self._outputs if producer_name(o) not in doomed]
@@ -580,23 +583,28 @@ class Graph:
         """
         node = node if isinstance(node, Node) else self.node(node)
         donor = donor if isinstance(donor, Node) else self.node(donor)
-        node._check()
-        donor._check()
-        others = set(self._consumers.get(donor.name, ())) - {node.name}
-        if others or node is donor:
-            raise GraphtoolError(f"{node.name!r} cannot adopt {donor.name!r}: "
+        if not node._alive or not donor._alive:
+            node._check()
+            donor._check()
+        name, msg = node._msg.name, donor._msg
+        donor_name = msg.name
+        users = self._consumers.get(donor_name)
+        if users and (len(users) > 1 or name not in users) or node is donor:
+            others = set(users or ()) - {name}
+            raise GraphtoolError(f"{name!r} cannot adopt {donor_name!r}: "
                                  + (f"{sorted(others)[:5]} read it too" if others
                                     else "a node cannot adopt itself"))
         self._unlink(node._msg)
-        self._unlink(donor._msg)
-        msg = donor._msg
-        del self._nodes[donor.name]
-        self._consumers.pop(donor.name, None)
+        if msg.input:
+            self._unlink(msg)
+        del self._nodes[donor_name]
+        self._consumers.pop(donor_name, None)
         donor._alive = False
-        donor._msg = NodeDef(name=msg.name, op=msg.op)  # the removed view keeps its name
-        msg.name = node.name
+        donor._msg = NodeDef(name=donor_name, op=msg.op)  # the removed view keeps its name
+        msg.name = name
         node._msg = msg
-        self._link(msg)
+        if msg.input:
+            self._link(msg)
         self._order_changed = True
 
     def rename(self, old: str, new: str) -> Node:

@@ -34,7 +34,7 @@ def to_array(tensor) -> np.ndarray:
     """The value of a TensorProto as a numpy array (read-only when it views the proto's bytes)."""
     dtype = as_dtype(tensor.dtype)
     shape_msg = tensor.tensor_shape
-    shape = None if shape_msg.unknown_rank else tuple([d.size for d in shape_msg.dim])
+    shape = None if shape_msg.unknown_rank else tuple([d.size for d in shape_msg.dim[:]])
     if shape is None or min(shape, default=0) < 0:
         raise GraphtoolError(f"a constant tensor has no fully known shape ({shape})")
     return decode(tensor, dtype, shape)

@@ -189,7 +189,7 @@ class Shapes(Mapping):
 def _data_refs(inputs) -> list[tuple[str, int]]:
     """(producer, port) of each data input of a NodeDef's input list."""
     refs = []
-    for text in inputs:
+    for text in inputs[:]:
         if text.startswith("^"):
             break
         refs.append(split_ref(text))
@@ -198,7 +198,7 @@ def _data_refs(inputs) -> list[tuple[str, int]]:
 
 def _data_producers(node) -> list[str]:
     producers = []
-    for text in node.proto.input:
+    for text in node.proto.input[:]:
         if text.startswith("^"):
             break
         producers.append(split_ref(text)[0])

@@ -24,12 +24,19 @@ def _reshape_shape(ctx: Ctx):
     target = dims_operand(ctx, 1)
     if target is None:
         return out(dtype, None)
-    if any(t is not None and t < -1 for t in target) or sum(t == -1 for t in target) > 1:
+    dims, open_dims, known = [], [], 1  # open dims: -1 or unknown
+    invalid = target.count(-1) > 1
+    for k, t in enumerate(target):
+        if t is None or t == -1:
+            open_dims.append(k)
+            dims.append(None)
+        else:
+            invalid = invalid or t < -1
+            known *= t
+            dims.append(t)
+    if invalid:
         raise ctx.error(f"has an invalid target shape {list(target)}")
     size = product(ctx.shape(0))
-    dims = [None if t == -1 else t for t in target]
-    open_dims = [k for k, d in enumerate(dims) if d is None]
-    known = product([d for d in dims if d is not None])
     if size is not None:
         mismatch = (not open_dims and known != size) or (
             open_dims and known != 0 and size % known != 0) or (open_dims and known == 0 and size)

@@ -108,7 +108,7 @@ def as_dims(elements) -> tuple | None:
 
 
 def product(dims) -> int | None:
-    if dims is None or any(d is None for d in dims):
+    if dims is None or None in dims:
         return None
     return math.prod(dims)
 
