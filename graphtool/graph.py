@@ -139,12 +139,12 @@ class Node:
 
     @property
     def data_inputs(self) -> tuple[str, ...]:
-        return tuple(i for i in self._msg.input if not i.startswith("^"))
+        return tuple(i for i in self._msg.input[:] if not i.startswith("^"))
 
     @property
     def control_inputs(self) -> tuple[str, ...]:
         """Names of the nodes this one waits for (without the ``^``)."""
-        return tuple(i[1:] for i in self._msg.input if i.startswith("^"))
+        return tuple(i[1:] for i in self._msg.input[:] if i.startswith("^"))
 
     def input_node(self, index: int) -> "Node":
         """The node producing data input ``index``."""
@@ -314,7 +314,7 @@ class Graph:
         if not target.control and _PORT.match(name):
             result = [n for n in result if any(
                 (r := parse_ref(i)).node == target.node and not r.control and r.port == target.port
-                for i in n._msg.input)]
+                for i in n._msg.input[:])]
         return result
 
     def readers(self, name: str) -> list[str]:
@@ -620,7 +620,7 @@ class Graph:
         self._set_inputs(node, own_inputs)
         for user in users:
             u = self._nodes[new if user == old else user]
-            self._set_inputs(u, [_rename_ref(t, old, new) for t in u._msg.input])
+            self._set_inputs(u, [_rename_ref(t, old, new) for t in u._msg.input[:]])
         if not self._consumers.get(old):
             self._consumers.pop(old, None)
         if self._outputs is not None:
@@ -674,7 +674,7 @@ class Graph:
         index = {name: i for i, name in enumerate(self._nodes)}
         pending = {}
         for name, node in self._nodes.items():
-            pending[name] = len({producer_name(i) for i in node._msg.input
+            pending[name] = len({producer_name(i) for i in node._msg.input[:]
                                  if producer_name(i) in self._nodes})
         heap = [index[n] for n, c in pending.items() if c == 0]
         heapq.heapify(heap)
@@ -703,7 +703,7 @@ class Graph:
     def check(self) -> None:
         """Raise a GraphtoolError for dangling inputs or cycles."""
         for node in self._nodes.values():
-            for text in node._msg.input:
+            for text in node._msg.input[:]:
                 if producer_name(text) not in self._nodes:
                     raise GraphtoolError(
                         f"node {node.name!r} reads {text!r}, but no node is called "

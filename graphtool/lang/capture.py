@@ -23,7 +23,7 @@ def holds_constant(msg) -> bool:
     attr = msg.attr
     if "value" not in attr:
         return False
-    for text in msg.input:
+    for text in msg.input[:]:
         if not text.startswith("^"):
             return False
     return attr["value"].WhichOneof("value") == "tensor"

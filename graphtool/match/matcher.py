@@ -117,7 +117,7 @@ def _root_screen(pattern: Pattern):
     swappable = sorted(swappable)
 
     def screen(graph, node) -> bool:
-        data = [t for t in node.proto.input if not t.startswith("^")]
+        data = [t for t in node.proto.input[:] if not t.startswith("^")]
         if len(data) != arity:
             return False
         for position, ops in fixed:
@@ -216,7 +216,7 @@ class Matcher:
         msg = node.proto
         if pn.ops is not None and msg.op not in pn.ops:
             return False
-        if self.control == "forbid" and any(i.startswith("^") for i in msg.input):
+        if self.control == "forbid" and any(i.startswith("^") for i in msg.input[:]):
             return False
         if not self.structural:
             for check in pn.attrs:
@@ -228,7 +228,7 @@ class Matcher:
         specs = pn.inputs
         if specs is None:
             return True
-        data = [t for t in msg.input if not t.startswith("^")]
+        data = [t for t in msg.input[:] if not t.startswith("^")]
         if len(data) != len(specs):
             return False
         pairs = zip(specs, data)
@@ -322,7 +322,7 @@ class Matcher:
             self._fail(pn.name,
                        lambda: f"node {node.name!r} is {msg.op}, not {pn.describe_op()}")
             return
-        if self.control == "forbid" and any(i.startswith("^") for i in msg.input):
+        if self.control == "forbid" and any(i.startswith("^") for i in msg.input[:]):
             self._fail(pn.name, lambda: f"node {node.name!r} has control inputs "
                                         "(control_inputs: forbid)")
             return

@@ -153,7 +153,7 @@ class Edit:
         """Remove nodes that nothing outside the set reads."""
         nodes = [self.graph.node(n) for n in names]
         doomed = {n.name for n in nodes}
-        producers = {producer_name(i) for n in nodes for i in n.proto.input} - doomed
+        producers = {producer_name(i) for n in nodes for i in n.proto.input[:]} - doomed
         self.graph.remove(nodes)
         for node in nodes:
             self.removed[node.name] = None

@@ -310,7 +310,7 @@ def _bypass(match, target: str, edit: Edit, controls: list[str]) -> bool:
     data_readers = []
     for reader in readers:
         reads_data = False
-        for text in reader.proto.input:
+        for text in reader.proto.input[:]:
             if text == root:
                 reads_data = True
             elif text.startswith(port_prefix):
