@@ -6,7 +6,7 @@ Squeeze(Reshape(Const)), a decomposed batch norm (AddV2/Rsqrt/Mul/Mul/Mul/Sub/
 AddV2), a ReLU and an Identity - 26 nodes per block, built with graphtool's
 Graph API (TensorFlow would take far longer at a million nodes) and cached as
 .pb files.  Each size is loaded and rewritten with the rule file (default:
-rules/opencv.yaml, all 77 rules: inline, cleanup, folding, shape annotation,
+rules/opencv.yaml, all 78 rules: inline, cleanup, folding, shape annotation,
 fusing, ...; rules/examples/pipeline.yaml is a lighter set), and the time per
 node is printed.
 

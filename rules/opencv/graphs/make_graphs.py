@@ -238,6 +238,14 @@ def nested_concat(rng):
                   name="output")
 
 
+def leaky_relu(rng):
+    """max(x, 0.2 x), the 0.2 x also read by a Sigmoid (OpenCV's own LeakyReLU fusion
+    drops it for that reader)."""
+    z = tf.nn.conv2d(_image(), _weights(rng, 1, 1, 4, 4), 1, "VALID")
+    scaled = z * 0.2
+    return tf.concat([tf.maximum(z, scaled), tf.nn.sigmoid(scaled)], axis=3, name="output")
+
+
 def tf1_dropout(rng):
     """TF1 tf.nn.dropout with keep_prob fed by a PlaceholderWithDefault of 1.0."""
     x = v1.placeholder(tf.float32, [1, 16], name="input")
@@ -279,7 +287,8 @@ GRAPHS = {f.__name__: f for f in (
     sub_from_constant, matmul_transpose_b, dilated_conv, clamps, stored_inline, generic_math,
     gelu_erf, mish_and_hard_sigmoid, batch_norms, tf1_dropout, flatten_from_input, residual_dense,
     residual_scale, strided_slices, layer_norm_2d, grouped_conv, arithmetic_identities,
-    zero_offsets, shared_channel_scale, shared_linear_bias, nested_concat)}
+    zero_offsets, shared_channel_scale, shared_linear_bias, nested_concat,
+    leaky_relu)}
 
 
 def _inline_values(graph_def) -> None:
