@@ -77,14 +77,19 @@ def _from_numpy_map() -> dict:
             if not k.name.startswith("q")}
 
 
+@functools.lru_cache(maxsize=None)
+def _from_ml_numpy_map() -> dict:
+    import numpy as np
+    return {np.dtype(v): k for k, v in _ml_numpy_map().items()}
+
+
 def _from_ml_dtype(dtype):
     """The DType of an ml_dtypes numpy dtype, or None; with ml_dtypes not loaded, no
     array can have such a type, so it is not imported for the question."""
     import sys
     if "ml_dtypes" not in sys.modules:
         return None
-    import numpy as np
-    return {np.dtype(v): k for k, v in _ml_numpy_map().items()}.get(dtype)
+    return _from_ml_numpy_map().get(dtype)
 
 
 def itemsize(dtype) -> int:
