@@ -85,22 +85,24 @@ def decode(value) -> object:
     if kind == "func":
         return _decode_func(value.func)
     if kind == "list":
-        lst = value.list
-        for name in ("s", "i", "f", "b", "type", "shape", "tensor", "func"):
-            items = getattr(lst, name)
-            if len(items):
-                if name == "s":
-                    return [_decode_bytes(v) for v in items]
-                if name == "type":
-                    return [as_dtype(v) for v in items]
-                if name == "shape":
-                    return [shape_of(v) for v in items]
-                if name == "tensor":
-                    return [to_array(v) for v in items]
-                if name == "func":
-                    return [_decode_func(v) for v in items]
-                return list(items)
-        return []
+        # ListFields names the one non-empty kind in a single call (a list holds one kind;
+        # should a malformed one hold several, the first in field order wins, as before)
+        present = value.list.ListFields()
+        if not present:
+            return []
+        field, items = present[0]
+        name = field.name
+        if name == "s":
+            return [_decode_bytes(v) for v in items]
+        if name == "type":
+            return [as_dtype(v) for v in items]
+        if name == "shape":
+            return [shape_of(v) for v in items]
+        if name == "tensor":
+            return [to_array(v) for v in items]
+        if name == "func":
+            return [_decode_func(v) for v in items]
+        return list(items)
     return None
 
 

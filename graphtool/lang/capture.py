@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphtool.attrs import shape_of
 from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.graph import parse_ref
-from graphtool.tensors import shape_of
 
 
 _UNSET = object()
@@ -114,12 +114,14 @@ class Capture:
             if self._value is not None:
                 return self._value.shape
             return shape_of(self.node.proto.attr["value"].tensor.tensor_shape)  # no decoding
-        node = self.node
+        attr = self.node.proto.attr
         port = self.port
-        shapes = node.attr("_output_shapes", None)
-        if shapes and port < len(shapes) and shapes[port] is not None:
-            return tuple(shapes[port])
-        shape = node.attr("shape", None)
-        if isinstance(shape, tuple) and port == 0:
-            return shape
+        if "_output_shapes" in attr:  # read straight from the list: asked for every match
+            shapes = attr["_output_shapes"].list.shape
+            if port < len(shapes):
+                shape = shape_of(shapes[port])
+                if shape is not None:
+                    return shape
+        if port == 0 and "shape" in attr and attr["shape"].WhichOneof("value") == "shape":
+            return shape_of(attr["shape"].shape)
         return None
