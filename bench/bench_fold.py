@@ -8,7 +8,13 @@ it measures, each side in its own child process so that peak RSS is its own:
 * TensorFlow: Grappler with only the constant-folding optimizer, one iteration,
   on the same GraphDef with the model outputs as fetch nodes (after a warm-up run).
 
-and prints a markdown table: median wall times, the ratio (target <= 0.2x),
+The two sides alternate in ``--rounds`` rounds (graphtool child, Grappler child,
+graphtool child, ...), and the ratio is taken per round, from the medians of that
+round's two children: a shared machine that slows down for a while then slows
+both sides of a round, not one side of the whole comparison.
+
+It prints a markdown table: median wall times over all rounds, the median of the
+per-round ratios with their range (target <= 0.2x),
 peak RSS of each process, and graphtool's memory during shapes + folding
 against the budget "graph size + the set of folded tensors" (the largest single
 folded tensor is printed too).  That memory is the peak RSS while
@@ -19,6 +25,7 @@ includes the loaded graph itself.  Where the high-water mark cannot be reset it
 falls back to the whole process's peak (load included) and says so.
 
     python bench/bench_fold.py [--models ResNet50,DenseNet121,NASNetMobile] [--repeat 3]
+                               [--rounds 3]
 """
 from __future__ import annotations
 
@@ -133,40 +140,65 @@ def _child(template: str, python: str, **values) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(model: str, repeat: int, python: str) -> dict:
+def measure(model: str, repeat: int, python: str, rounds: int = 1) -> dict:
+    """Both sides, alternating, ``rounds`` times; the first round's graphtool child gives
+    the memory figures, every round gives its runs and one ratio."""
     sys.path.insert(0, HERE)
     from zoo import zoo_path
 
     path = zoo_path(model, "k3")
     with open(os.path.splitext(path)[0] + ".json") as fh:
         fetches = [o["name"] for o in json.load(fh)["outputs"]]
-    ours = _child(_GRAPHTOOL, python, ROOT=ROOT, PATH=path, REPEAT=repeat)
-    theirs = _child(_GRAPPLER, python, PATH=path, REPEAT=repeat, FETCHES=fetches)
+    ours = theirs = None
+    ratios, cpu_ratios = [], []
+    for _ in range(rounds):
+        mine = _child(_GRAPHTOOL, python, ROOT=ROOT, PATH=path, REPEAT=repeat)
+        peer = _child(_GRAPPLER, python, PATH=path, REPEAT=repeat, FETCHES=fetches)
+        ratios.append(_median(mine, "fold") / _median(peer, "wall"))
+        cpu_ratios.append(_median(mine, "fold_cpu") / _median(peer, "cpu"))
+        if ours is None:
+            ours, theirs = mine, peer
+        else:
+            ours["runs"] += mine["runs"]
+            theirs["runs"] += peer["runs"]
     return {"model": model, "path": path, "size_mib": os.path.getsize(path) / 2**20,
-            "graphtool": ours, "grappler": theirs}
+            "graphtool": ours, "grappler": theirs, "ratios": ratios, "cpu_ratios": cpu_ratios}
+
+
+def _median(side: dict, key: str) -> float:
+    return statistics.median(run[key] for run in side["runs"])
+
+
+def _spread(ratios: list[float]) -> str:
+    """The median ratio, and the range over the rounds when there are several."""
+    text = f"{statistics.median(ratios):.2f}x"
+    if len(ratios) > 1:
+        text += f" ({min(ratios):.2f} - {max(ratios):.2f})"
+    return text
 
 
 def table(results: list[dict]) -> str:
     lines = [
         "| model | nodes | graph MiB | graphtool shapes ms | graphtool shapes+fold ms"
-        " | Grappler constfold ms | ratio | CPU ms (graphtool / Grappler) | CPU ratio"
+        " | Grappler constfold ms | ratio (range over rounds) | CPU ms (graphtool / Grappler)"
+        " | CPU ratio"
         " | nodes after (graphtool / Grappler) | peak RSS MiB (graphtool / Grappler)"
         " | graphtool memory during shapes+fold: used / budget (largest folded) MiB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ours, theirs = r["graphtool"], r["grappler"]
-        shapes = statistics.median(x["shapes"] for x in ours["runs"]) * 1000
-        total = statistics.median(x["fold"] for x in ours["runs"]) * 1000
-        grappler = statistics.median(x["wall"] for x in theirs["runs"]) * 1000
-        cpu = statistics.median(x["fold_cpu"] for x in ours["runs"]) * 1000
-        grappler_cpu = statistics.median(x["cpu"] for x in theirs["runs"]) * 1000
+        shapes = _median(ours, "shapes") * 1000
+        total = _median(ours, "fold") * 1000
+        grappler = _median(theirs, "wall") * 1000
+        cpu = _median(ours, "fold_cpu") * 1000
+        grappler_cpu = _median(theirs, "cpu") * 1000
         used = ours["analysis_peak_mib"] - ours["baseline_mib"]
         budget = r["size_mib"] + ours["folded_mib"]
         lines.append(
             f"| {r['model']} | {ours['nodes']} | {r['size_mib']:.1f} | {shapes:.0f}"
-            f" | {total:.0f} | {grappler:.0f} | {total / grappler:.2f}x"
-            f" | {cpu:.0f} / {grappler_cpu:.0f} | {cpu / grappler_cpu:.2f}x"
+            f" | {total:.0f} | {grappler:.0f} | {_spread(r['ratios'])}"
+            f" | {cpu:.0f} / {grappler_cpu:.0f} | {_spread(r['cpu_ratios'])}"
             f" | {ours['nodes_after']} / {theirs['nodes_after']}"
             f" | {ours['peak_mib']:.0f} / {theirs['peak_mib']:.0f}"
             f" | {used:.0f} / {budget:.0f} ({ours['largest_mib']:.1f}) |")
@@ -177,10 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
                         help="comma-separated bench/zoo.py model names")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per side (median)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed runs per child process (median)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of one child per side, alternating (ratio per round)")
     parser.add_argument("--json", help="also write the raw measurements to this file")
     args = parser.parse_args(argv)
-    results = [measure(m, args.repeat, sys.executable) for m in args.models.split(",")]
+    results = [measure(m, args.repeat, sys.executable, args.rounds)
+               for m in args.models.split(",")]
     print(table(results))
     if not all(r["graphtool"]["peak_reset"] for r in results):
         print("\nnote: could not reset the peak RSS after loading; graphtool memory includes "
