@@ -136,6 +136,27 @@ def batch_norms(rng):
     return tf.add(dense * scale, offset, name="output")
 
 
+def partial_batch_norms(rng):
+    """Halves of a batch norm after linear ops - a scale alone, an offset alone - and a
+    scaled convolution something else reads too: what the one-step rules leave to the
+    two-step ones."""
+    x = _image()
+
+    def conv(bias: bool):
+        y = tf.nn.conv2d(x, _weights(rng, 1, 1, 4, 4), 1, "VALID")
+        return tf.nn.bias_add(y, _weights(rng, 4)) if bias else y
+
+    scale = lambda: _weights(rng, 4, low=0.5, high=1.5)  # noqa: E731
+    scaled_with_bias = conv(True) * scale()
+    scaled = conv(False) * scale()
+    offset_only = conv(True) + _weights(rng, 4)
+    shared = conv(False) * scale()
+    shifted = shared + _weights(rng, 4)
+    y = scaled_with_bias + scaled + offset_only + shifted + tf.nn.relu(shared)
+    dense = tf.matmul(tf.reduce_mean(y, [1, 2]), _weights(rng, 4, 3))
+    return tf.add(dense, _weights(rng, 3), name="output")
+
+
 def residual_dense(rng):
     """h + h W on 2-D tensors: OpenCV reads an Add after a MatMul as the MatMul's bias."""
     x = v1.placeholder(tf.float32, [1, 8], name="input")
@@ -288,7 +309,7 @@ GRAPHS = {f.__name__: f for f in (
     gelu_erf, mish_and_hard_sigmoid, batch_norms, tf1_dropout, flatten_from_input, residual_dense,
     residual_scale, strided_slices, layer_norm_2d, grouped_conv, arithmetic_identities,
     zero_offsets, shared_channel_scale, shared_linear_bias, nested_concat,
-    leaky_relu)}
+    leaky_relu, partial_batch_norms)}
 
 
 def _inline_values(graph_def) -> None:
