@@ -13,6 +13,7 @@ from graphtool.attrs import shape_of
 from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.graph import parse_ref
+from graphtool.tensors import to_array
 
 
 _UNSET = object()
@@ -90,7 +91,8 @@ class Capture:
                 raise GraphtoolError(
                     f"capture {self.name!r} is node {node.name!r} ({node.op}), not a constant, "
                     "so it has no value; check is_const(...) in where: or run fold_constants")
-            self._value = self.node.tensor
+            # is_const checked the value attr: its tensor is read without asking again
+            self._value = to_array(self.node.proto.attr["value"].tensor)
         return self._value
 
     def static_dtype(self) -> DType | None:

@@ -212,7 +212,10 @@ def isclose(a, b, rtol=1e-5, atol=1e-8):
 
 # -- shapes ---------------------------------------------------------------------------
 def reshape(x, new_shape):
-    return np.reshape(_array(x), [int(d) for d in np.ravel(value_of(new_shape))])
+    dims = value_of(new_shape)
+    if type(dims) is not list or not all(type(d) is int for d in dims):  # [-1] is the usual
+        dims = [int(d) for d in np.ravel(dims)]
+    return np.reshape(_array(x), dims)
 
 
 def transpose(x, perm=None):
