@@ -138,6 +138,17 @@ def test_the_input_graph_is_never_modified(tmp_path):
     assert graph.serialize() == before
 
 
+def test_in_place_rewrite_gives_the_same_graph_without_a_copy():
+    rules = load_rules(ROOT / "rules" / "opencv.yaml")
+    copied = rewrite(graphtool.load(FIXTURES / "conv_bn_pool.k3.pb"), rules)
+    graph = graphtool.load(FIXTURES / "conv_bn_pool.k3.pb")
+    nodes_before = len(graph)
+    in_place = rewrite(graph, rules, in_place=True)
+    assert in_place.graph is graph and len(graph) < nodes_before
+    assert in_place.graph.serialize() == copied.graph.serialize()
+    assert in_place.log == copied.log
+
+
 def test_rewrites_are_deterministic(tmp_path):
     graph = graphtool.load(FIXTURES / "depthwise.k3.pb")
     rules = load_rules(EXAMPLES / "pipeline.yaml")

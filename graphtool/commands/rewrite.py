@@ -61,7 +61,8 @@ def run(args) -> int:
     if args.max_passes < 1:
         raise GraphtoolError("--max-passes must be at least 1")
     result = run_rewrite(args.input, args.rules, input_shapes=input_shapes(args.input_shape),
-                         max_passes=args.max_passes)
+                         max_passes=args.max_passes,
+                         keep_before=bool(args.stats or args.render or args.report))
     for warning in result.rules.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     written = write_outputs(result, None if args.dry_run else args.output, log_path=args.log)

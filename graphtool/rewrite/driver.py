@@ -10,7 +10,9 @@ linear in graph size.  A stage stops when a pass changes nothing; when it is
 still changing after the pass cap, the error names the rules that kept firing.
 
 The rewrite is transactional: it works on a copy, and the caller's graph is
-never modified, whatever fails.
+never modified, whatever fails - unless the caller hands the graph over
+(``in_place=True``, what the CLI does with a graph it loaded only to rewrite:
+copying a million nodes costs seconds, and on failure nothing is written anyway).
 """
 from __future__ import annotations
 
@@ -41,20 +43,22 @@ class RewriteResult:
 
 
 def rewrite(graph, rules, *, log=None, input_shapes: dict | None = None,
-            max_passes: int = DEFAULT_MAX_PASSES) -> RewriteResult:
+            max_passes: int = DEFAULT_MAX_PASSES, in_place: bool = False) -> RewriteResult:
     """Apply ``rules`` (a RuleSet) to a copy of ``graph``.
 
     ``log`` may be a path (JSON lines are written there), a list (entries are
     appended) or a file object.  ``input_shapes`` maps Placeholder names to
     dims for the actions that need them (set_input_shape, fold_constants).
+    ``in_place=True`` rewrites ``graph`` itself (the result's graph is ``graph``);
+    if the rewrite fails, ``graph`` is left half rewritten and must be dropped.
     """
     with paused_gc():
-        return _rewrite(graph, rules, log, input_shapes, max_passes)
+        return _rewrite(graph, rules, log, input_shapes, max_passes, in_place)
 
 
-def _rewrite(graph, rules, log, input_shapes, max_passes) -> RewriteResult:
+def _rewrite(graph, rules, log, input_shapes, max_passes, in_place) -> RewriteResult:
     started = time.perf_counter()
-    work = graph.copy()
+    work = graph if in_place else graph.copy()
     work.outputs = work.outputs  # pin: the outputs before the rewrite stay the outputs
     outputs = {parse_ref(o).node for o in work.outputs}
     entries: list[dict] = []

@@ -25,7 +25,7 @@ from graphtool.rewrite.driver import DEFAULT_MAX_PASSES, RewriteResult, rewrite,
 class RewriteRun:
     input_path: str
     rules: RuleSet
-    before: object                   # the Graph as loaded (never modified)
+    before: object                   # the Graph as loaded (never modified), or None
     result: RewriteResult
     sidecar: dict | None = None      # the input's freeze sidecar, if any
     input_shapes: dict = field(default_factory=dict)
@@ -49,8 +49,12 @@ def sidecar_path(graph_path) -> str:
 
 
 def run_rewrite(input_path, rule_paths, *, input_shapes: dict | None = None,
-                max_passes: int = DEFAULT_MAX_PASSES) -> RewriteRun:
-    """Load rules, graph and sidecar, and rewrite; nothing is written."""
+                max_passes: int = DEFAULT_MAX_PASSES, keep_before: bool = True) -> RewriteRun:
+    """Load rules, graph and sidecar, and rewrite; nothing is written.
+
+    ``keep_before=False`` rewrites the loaded graph in place (no copy) and leaves
+    ``before`` None: for callers that need only the result.
+    """
     import graphtool
 
     rules = load_rules(*rule_paths)
@@ -72,8 +76,10 @@ def run_rewrite(input_path, rule_paths, *, input_shapes: dict | None = None,
                                  + (did_you_mean(node, inputs)
                                     or f"; inputs: {', '.join(inputs) or 'none'}"))
         shapes[node] = [int(d) for d in dims]
-    result = rewrite(graph, rules, input_shapes=shapes, max_passes=max_passes)
-    return RewriteRun(os.fspath(input_path), rules, graph, result, sidecar, shapes)
+    result = rewrite(graph, rules, input_shapes=shapes, max_passes=max_passes,
+                     in_place=not keep_before)
+    return RewriteRun(os.fspath(input_path), rules, graph if keep_before else None, result,
+                      sidecar, shapes)
 
 
 def write_outputs(run: RewriteRun, out_path=None, *, log_path=None) -> list[str]:
