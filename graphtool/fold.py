@@ -39,9 +39,10 @@ from graphtool.dtypes import DType, to_numpy
 from graphtool.errors import GraphtoolError
 from graphtool.gcpause import paused_gc
 from graphtool.graph import split_ref
+from graphtool.ops.basic import const_tensor, tensor_info
 from graphtool.ops.context import NodeCtx, TensorInfo
 from graphtool.ops.evaluate import normalize_outputs, placeholder_array, run_kernel, settle
-from graphtool.tensors import has_typed_values, to_array, write_array
+from graphtool.tensors import decode, has_typed_values, to_array, write_array
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 _ITEMSIZE: dict = {}
@@ -75,11 +76,12 @@ def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=No
 class _Stored(NamedTuple):
     """A value that is a Const's stored bytes as they are, viewed with ``shape``."""
     source: object  # the Const Node
+    tensor: object  # its TensorProto (it stays the same message when another node adopts it)
     shape: tuple
     reshaped: bool = False  # ``shape`` differs from the stored one
 
     def array(self) -> np.ndarray:
-        tensor = self.source.proto.attr["value"].tensor
+        tensor = self.tensor
         content = tensor.tensor_content
         dtype = to_numpy(tensor.dtype)
         if len(content) != math.prod(self.shape) * dtype.itemsize:
@@ -112,6 +114,7 @@ class _Planner:
         self.limit = shapes.value_limit
         self.outputs = {split_ref(o)[0] for o in graph.outputs}
         self.constants: dict = {}  # name -> Node, for nodes of constant ops (Const)
+        self.headers: dict = {}  # Const name -> (TensorInfo, TensorProto), read once
         self.folds: dict[str, _Fold] = {}
         self.visited: set[str] = set()  # foldable nodes seen so far
 
@@ -119,7 +122,7 @@ class _Planner:
         try:  # frozen graphs list producers first: no ordering pass needed
             self._pass(self.graph.nodes, strict=True)
         except _OutOfOrder:
-            self.constants, self.folds, self.visited = {}, {}, set()
+            self.constants, self.headers, self.folds, self.visited = {}, {}, {}, set()
             self._pass(data_order(self.graph), strict=False)
         return self.folds
 
@@ -176,7 +179,7 @@ class _Planner:
             return  # nothing reads it
         for index, info in enumerate(inputs):
             if info is None:
-                inputs[index] = shapes.output(refs[index][0])
+                inputs[index] = self._header(refs[index][0])[0]
         ctx = NodeCtx(msg, inputs, self.limit)
         result = entry.shape(ctx)
         if type(result) is TensorInfo:
@@ -237,8 +240,7 @@ class _Planner:
             if info.dtype is not None and info.dtype == source.dtype and info.fully_known:
                 producer, port = refs[0]
                 fold = self.folds.get(producer)
-                value = fold.values[port] if fold is not None \
-                    else self._stored(producer, source.shape)
+                value = fold.values[port] if fold is not None else self._stored(producer)
                 if type(value) is not _Stored:
                     return [value.reshape(info.shape)]
                 if info.value is None and source.value is not None and info.size <= self.limit:
@@ -247,7 +249,7 @@ class _Planner:
                     infos[0] = TensorInfo(info.dtype, info.shape, small, info.partial)
                 if value.shape == info.shape:
                     return [value]
-                return [_Stored(value.source, info.shape, True)]
+                return [_Stored(value.source, value.tensor, info.shape, True)]
         for port in ports:
             if infos[port].value is None:
                 break
@@ -272,21 +274,32 @@ class _Planner:
         if fold is not None:
             value = fold.values[port]
             return value.array() if type(value) is _Stored else value
-        return _decoded(self.constants[producer])
+        return _decoded(*self._header(producer))
 
-    def _stored(self, producer: str, shape: tuple):
+    def _header(self, name: str) -> tuple:
+        """TensorInfo and TensorProto of a Const, read from its NodeDef once however many
+        nodes read it (the planner's Consts skip the shape analysis's per-node steps)."""
+        found = self.headers.get(name)
+        if found is None:
+            tensor = const_tensor(self.constants[name].proto)
+            found = self.headers[name] = (tensor_info(tensor, self.limit), tensor)
+        return found
+
+    def _stored(self, producer: str):
         """A Const's value as a _Stored when its bytes can be reused as they are, else
         as an array."""
-        const = self.constants[producer]
-        tensor = const.proto.attr["value"].tensor
-        if tensor.dtype != DType.string and not has_typed_values(tensor):
-            return _Stored(const, shape)
-        return _decoded(const)
+        info, tensor = self._header(producer)
+        if info.dtype != DType.string and not has_typed_values(tensor):
+            return _Stored(self.constants[producer], tensor, info.shape)
+        return _decoded(info, tensor)
 
 
-def _decoded(const) -> np.ndarray:
-    """The value of a constant node, from its op's kernel."""
-    return ops.get(const.op).kernel(NodeCtx(const.proto, []))
+def _decoded(info, tensor) -> np.ndarray:
+    """The value of a Const from its header and TensorProto, as the Const kernel gives it."""
+    shape = info.shape
+    if shape is None or min(shape, default=0) < 0:
+        return to_array(tensor)  # raises: a constant needs a fully known shape
+    return decode(tensor, info.dtype, shape)
 
 
 _PORT_0 = [0]
@@ -324,7 +337,6 @@ class _Rewriter:
         self.outputs = planner.outputs
         self.renamed: dict[str, str] = {}  # multi-output node -> its first new Const
         self.readers: dict[str, int] = {}  # Const read by folded nodes -> how many nodes read it
-        self.moved: dict[str, object] = {}  # Const -> the node that adopted its NodeDef
 
     def run(self) -> list[dict]:
         if not self.folds:
@@ -351,7 +363,7 @@ class _Rewriter:
             msg.ClearField("attr")
             tensor = msg.attr["value"].tensor
             if isinstance(value, _Stored):  # copy the stored bytes under the new shape
-                tensor.CopyFrom(self._stored_tensor(value))
+                tensor.CopyFrom(value.tensor)
                 _set_dims(tensor, value.shape)
             else:
                 write_array(tensor, value, fold.infos[0].dtype)
@@ -367,11 +379,6 @@ class _Rewriter:
         for fold, donor in adopters:
             self._adopt(fold, donor, controls[fold.node.name])
         return self._log(created)
-
-    def _stored_tensor(self, value: _Stored):
-        """The TensorProto now holding a _Stored value's bytes (its Const may have moved)."""
-        holder = self.moved.get(value.source.name, value.source)
-        return holder.proto.attr["value"].tensor
 
     def _unread(self, name: str, users=None) -> bool:
         """Whether only folded nodes read ``name``, and through data edges only."""
@@ -445,9 +452,8 @@ class _Rewriter:
         own = donor.proto.input
         inherited = [t[1:] for t in own if t.startswith("^")] if len(own) else []
         self.graph.adopt(node, donor)
-        self.moved[donor.name] = node
         if value.reshaped:
-            _set_dims(node.proto.attr["value"].tensor, value.shape)
+            _set_dims(value.tensor, value.shape)
         if inherited or controls:
             refs = self._control_refs(list(dict.fromkeys(inherited + controls)))
             if refs:

@@ -49,11 +49,16 @@ def _const_kernel(ctx: Ctx):
     return to_array(raw.tensor) if raw is not None else np.asarray(ctx.attr("value"))
 
 
-def _const_node_info(msg, value_limit: int) -> TensorInfo:
+def const_tensor(msg):
+    """The TensorProto of a Const's NodeDef."""
     attrs = msg.attr
     if "value" not in attrs:
         raise GraphtoolError(f"node {msg.name!r} (Const) has no attr 'value'")
-    return tensor_info(attrs["value"].tensor, value_limit)
+    return attrs["value"].tensor
+
+
+def _const_node_info(msg, value_limit: int) -> TensorInfo:
+    return tensor_info(const_tensor(msg), value_limit)
 
 
 define("Const", shape=_const_info, kernel=_const_kernel, outputs=1, constant=True,
