@@ -472,26 +472,31 @@ class Graph:
 
     def remove(self, *nodes) -> None:
         """Remove nodes (Nodes or names).  Refused while nodes outside the set still use them."""
-        doomed = {}
+        doomed, table, consumers = {}, self._nodes, self._consumers
         for n in nodes:
             for item in (n if isinstance(n, (list, tuple, set)) else [n]):
+                node = table.get(item) if type(item) is str else None
+                if node is not None:  # a node's own name: no ref parsing, no name read
+                    doomed[item] = node
+                    continue
                 node = item if isinstance(item, Node) else self.node(item)
                 if not node._alive:
                     node._check()
                 doomed[node._msg.name] = node
-        for name in doomed:
-            users = [u for u in self._consumers.get(name, ()) if u not in doomed]
-            if users:
+        names = doomed.keys()
+        for name in names:
+            users = consumers.get(name)
+            if users and not users.keys() <= names:  # a set test in C, per node
+                others = sorted(u for u in users if u not in doomed)
                 raise GraphtoolError(
-                    f"cannot remove {name!r}: still used by {sorted(users)[:5]}; "
+                    f"cannot remove {name!r}: still used by {others[:5]}; "
                     "rewire them first (replace_all_uses or bypass)")
-        nodes, consumers = self._nodes, self._consumers
         for name, node in doomed.items():
             msg = node._msg
             if msg.input:  # sources (Consts, most of a batch) have no edges to undo
                 self._unlink(msg)
                 del msg.input[:]
-            del nodes[name]
+            del table[name]
             consumers.pop(name, None)
             node._alive = False
         if self._outputs is not None:
