@@ -180,12 +180,17 @@ class _Planner:
         for index, info in enumerate(inputs):
             if info is None:
                 inputs[index] = self._header(refs[index][0])[0]
-        ctx = NodeCtx(msg, inputs, self.limit)
-        result = entry.shape(ctx)
-        if type(result) is TensorInfo:
-            infos = [settle(result) if result.partial is not None else result]
+        source = inputs[0] if inputs else None
+        if entry.identity and source is not None and source.dtype is not None:
+            ctx = None  # its input's dtype and shape, without a Ctx or a shape function
+            infos = [TensorInfo(source.dtype, source.shape)]
         else:
-            infos = [settle(i) for i in normalize_outputs(result)]
+            ctx = NodeCtx(msg, inputs, self.limit)
+            result = entry.shape(ctx)
+            if type(result) is TensorInfo:
+                infos = [settle(result) if result.partial is not None else result]
+            else:
+                infos = [settle(i) for i in normalize_outputs(result)]
         if len(infos) == 1:
             if not self._fits(infos[0]):
                 return
@@ -199,7 +204,7 @@ class _Planner:
             for port in ports:
                 if port >= len(infos) or not self._fits(infos[port]):
                     return
-        values = self._values(entry, ctx, infos, refs, ports)
+        values = self._values(entry, ctx, inputs, infos, refs, ports)
         if values is None:
             return
         for port in ports:
@@ -234,9 +239,11 @@ class _Planner:
                 return False
         return math.prod(shape) * itemsize <= self.max_bytes
 
-    def _values(self, entry, ctx, infos, refs, ports) -> list | None:
+    def _values(self, entry, ctx, inputs, infos, refs, ports) -> list | None:
+        """Output values; ``ctx`` is None only for identity ops, whose value is always
+        their input's (``_try`` checked that it fits, so its shape is fully known)."""
         if entry.keeps_bytes and len(infos) == 1:
-            info, source = infos[0], ctx.inputs[0]
+            info, source = infos[0], inputs[0]
             if info.dtype is not None and info.dtype == source.dtype and info.fully_known:
                 producer, port = refs[0]
                 fold = self.folds.get(producer)

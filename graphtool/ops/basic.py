@@ -86,7 +86,7 @@ def _identity(ctx: Ctx, x):
 
 
 define("Identity", "StopGradient", "Snapshot", "PreventGradient",
-       shape=same_as(0), kernel=_identity, partial=True, keeps_bytes=True)
+       shape=same_as(0), kernel=_identity, partial=True, keeps_bytes=True, identity=True)
 
 
 def _ensure_shape(ctx: Ctx) -> TensorInfo:
