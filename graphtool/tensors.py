@@ -35,7 +35,7 @@ def to_array(tensor) -> np.ndarray:
     dtype = as_dtype(tensor.dtype)
     shape_msg = tensor.tensor_shape
     shape = None if shape_msg.unknown_rank else tuple([d.size for d in shape_msg.dim[:]])
-    if shape is None or min(shape, default=0) < 0:
+    if shape is None or shape and min(shape) < 0:  # min() without a keyword: cheaper
         raise GraphtoolError(f"a constant tensor has no fully known shape ({shape})")
     return decode(tensor, dtype, shape)
 

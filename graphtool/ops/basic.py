@@ -37,10 +37,10 @@ def tensor_info(tensor, value_limit: int) -> TensorInfo:
     shape = shape_of(tensor.tensor_shape)
     if shape is None or math.prod(shape) > value_limit:
         return TensorInfo(dtype, shape)
-    if min(shape, default=0) < 0:
+    if shape and min(shape) < 0:
         to_array(tensor)  # raises: a constant needs a fully known shape
     value = decode(tensor, dtype, shape)
-    value.flags.writeable = False
+    value.setflags(write=False)  # cheaper than through the flags object
     return TensorInfo(dtype, shape, value)
 
 
