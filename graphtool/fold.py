@@ -75,7 +75,7 @@ def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=No
 
 class _Stored(NamedTuple):
     """A value that is a Const's stored bytes as they are, viewed with ``shape``."""
-    source: object  # the Const Node
+    source: str  # the Const's name
     tensor: object  # its TensorProto (it stays the same message when another node adopts it)
     shape: tuple
     reshaped: bool = False  # ``shape`` differs from the stored one
@@ -116,13 +116,15 @@ class _Planner:
         self.constants: dict = {}  # name -> Node, for nodes of constant ops (Const)
         self.headers: dict = {}  # Const name -> (TensorInfo, TensorProto), read once
         self.folds: dict[str, _Fold] = {}
+        self.reads: dict[str, int] = {}  # producer -> folded nodes reading it by data edges only
         self.visited: set[str] = set()  # foldable nodes seen so far
 
     def run(self) -> dict[str, _Fold]:
         try:  # frozen graphs list producers first: no ordering pass needed
             self._pass(self.graph.nodes, strict=True)
         except _OutOfOrder:
-            self.constants, self.headers, self.folds, self.visited = {}, {}, {}, set()
+            self.constants, self.headers, self.folds, self.reads = {}, {}, {}, {}
+            self.visited = set()
             self._pass(data_order(self.graph), strict=False)
         return self.folds
 
@@ -218,6 +220,10 @@ class _Planner:
         shapes.set_outputs(name, infos)
         producers = [refs[0][0]] if len(refs) == 1 else list(dict.fromkeys([p for p, _ in refs]))
         folds[name] = _Fold(node, msg.op, infos, values, ports, producers, controls, users)
+        reads = self.reads
+        for producer in producers:
+            if not controls or producer not in controls:
+                reads[producer] = reads.get(producer, 0) + 1
 
     def _check_order(self, producer: str) -> None:
         """An input whose producer comes later in the graph could still become known."""
@@ -297,14 +303,14 @@ class _Planner:
         as an array."""
         info, tensor = self._header(producer)
         if info.dtype != DType.string and not has_typed_values(tensor):
-            return _Stored(self.constants[producer], tensor, info.shape)
+            return _Stored(producer, tensor, info.shape)
         return _decoded(info, tensor)
 
 
 def _decoded(info, tensor) -> np.ndarray:
     """The value of a Const from its header and TensorProto, as the Const kernel gives it."""
     shape = info.shape
-    if shape is None or min(shape, default=0) < 0:
+    if shape is None or shape and min(shape) < 0:
         return to_array(tensor)  # raises: a constant needs a fully known shape
     return decode(tensor, info.dtype, shape)
 
@@ -344,6 +350,7 @@ class _Rewriter:
         self.outputs = planner.outputs
         self.renamed: dict[str, str] = {}  # multi-output node -> its first new Const
         self.readers: dict[str, int] = {}  # Const read by folded nodes -> how many nodes read it
+        self.reads = planner.reads
 
     def run(self) -> list[dict]:
         if not self.folds:
@@ -356,14 +363,13 @@ class _Rewriter:
             if name in dead or len(fold.infos) != 1:
                 continue
             value, node = fold.values[0], fold.node
-            source = value.source.name if type(value) is _Stored else None
+            source = value.source if type(value) is _Stored else None
             if source is not None and source in dead and source not in donors:
-                donor = value.source
                 donors.add(source)
                 if fold.producers == [source] and self.readers[source] == 1:
-                    self._adopt(fold, donor, controls[name])  # Identity(Const): at once
+                    self._adopt(name, fold, source, controls)  # Identity(Const): at once
                 else:  # the donor still has readers to remove first
-                    adopters.append((fold, donor))
+                    adopters.append((name, fold))
                     node.set_inputs([])
                 continue
             msg = node.proto
@@ -379,8 +385,8 @@ class _Rewriter:
             node.set_inputs(self._control_refs(controls[name]))
         doomed.extend(dead - donors)  # by name: Graph.remove's cheapest form
         self.graph.remove(doomed)
-        for fold, donor in adopters:
-            self._adopt(fold, donor, controls[fold.node.name])
+        for name, fold in adopters:
+            self._adopt(name, fold, fold.values[0].source, controls)
         return self._log(created)
 
     def _unread(self, name: str, users=None) -> bool:
@@ -397,16 +403,16 @@ class _Rewriter:
         control inputs of each folded node plus those of the removed nodes it replaces.
         One pass in data order: a node's producers are settled before it."""
         dead, controls, readers = set(), {}, self.readers
-        graph, constants, unread, none = self.graph, self.constants, self._unread, []
+        graph, constants, outputs, none = self.graph, self.constants, self.outputs, []
+        reads = self.reads  # unread: every reader is a folded node reading by data edges only
         for name, fold in self.folds.items():
-            if len(fold.infos) != 1 or unread(name, fold.users):
+            if len(fold.infos) != 1 or reads.get(name) == len(fold.users) and name not in outputs:
                 dead.add(name)
             merged = dict.fromkeys(fold.controls) if fold.controls else None
             for producer in fold.producers:
                 if producer not in readers and producer in constants:
-                    users = graph.readers(producer)
-                    readers[producer] = len(users)
-                    if unread(producer, users):
+                    count = readers[producer] = len(graph.readers(producer))
+                    if reads.get(producer) == count and producer not in outputs:
                         dead.add(producer)
                         inputs = constants[producer].proto.input
                         controls[producer] = [t[1:] for t in inputs[:] if t.startswith("^")] \
@@ -449,24 +455,26 @@ class _Rewriter:
                 const.set_inputs(self._control_refs(controls[name]))
         return created
 
-    def _adopt(self, fold, donor, controls: list[str]) -> None:
-        """The folded pass-through takes over its source Const's NodeDef (no copy)."""
+    def _adopt(self, name: str, fold, donor: str, controls: dict) -> None:
+        """The folded pass-through takes over its source Const's NodeDef (no copy).
+        ``controls``: what ``_removed`` found (the donor's own control inputs included)."""
         node, value = fold.node, fold.values[0]
-        own = donor.proto.input
-        inherited = [t[1:] for t in own if t.startswith("^")] if len(own) else []
-        self.graph.adopt(node, donor)
+        inherited, own = controls[donor], controls[name]
+        self.graph.adopt(node, self.constants[donor])
         if value.reshaped:
             _set_dims(value.tensor, value.shape)
-        if inherited or controls:
-            refs = self._control_refs(list(dict.fromkeys(inherited + controls)))
+        if inherited or own:
+            refs = self._control_refs(list(dict.fromkeys(inherited + own)))
             if refs:
                 node.set_inputs(refs)
 
     def _log(self, created: dict) -> list[dict]:
-        log = []
+        log, names = [], _DTYPE_NAMES
         for name, fold in self.folds.items():
-            if len(fold.infos) == 1:
-                log.append(_entry(name, fold.op, fold.infos[0]))
+            if len(fold.infos) == 1:  # _entry, inlined for the common case
+                info = fold.infos[0]
+                dtype = names.get(info.dtype) or _dtype_name(info.dtype)
+                log.append({"node": name, "op": fold.op, "shape": list(info.shape), "dtype": dtype})
                 continue
             for port, const in zip(fold.ports, created[name]):
                 log.append(dict(_entry(const.name, fold.op, fold.infos[port]), **{"from": name}))
@@ -481,10 +489,14 @@ def _set_dims(tensor, shape: tuple) -> None:
 
 
 def _entry(name: str, op: str, info) -> dict:
-    dtype = _DTYPE_NAMES.get(info.dtype)
-    if dtype is None:
-        dtype = _DTYPE_NAMES[info.dtype] = str(info.dtype)
+    dtype = _DTYPE_NAMES.get(info.dtype) or _dtype_name(info.dtype)
     return {"node": name, "op": op, "shape": list(info.shape), "dtype": dtype}
+
+
+def _dtype_name(dtype) -> str:
+    """str(dtype), remembered: a log names the same few dtypes many times."""
+    name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
 
 
 _DTYPE_NAMES: dict = {}

@@ -591,24 +591,26 @@ class Graph:
         if not node._alive or not donor._alive:
             node._check()
             donor._check()
-        name, msg = node._msg.name, donor._msg
-        donor_name = msg.name
-        users = self._consumers.get(donor_name)
+        own, msg = node._msg, donor._msg
+        name, donor_name = own.name, msg.name
+        consumers = self._consumers
+        users = consumers.get(donor_name)
         if users and (len(users) > 1 or name not in users) or node is donor:
             others = set(users or ()) - {name}
             raise GraphtoolError(f"{name!r} cannot adopt {donor_name!r}: "
                                  + (f"{sorted(others)[:5]} read it too" if others
                                     else "a node cannot adopt itself"))
-        self._unlink(node._msg)
-        if msg.input:
+        self._unlink(own)
+        linked = len(msg.input) > 0  # each read of a field builds a wrapper: once
+        if linked:
             self._unlink(msg)
         del self._nodes[donor_name]
-        self._consumers.pop(donor_name, None)
+        consumers.pop(donor_name, None)
         donor._alive = False
         donor._msg = NodeDef(name=donor_name, op=msg.op)  # the removed view keeps its name
         msg.name = name
         node._msg = msg
-        if msg.input:
+        if linked:
             self._link(msg)
         self._order_changed = True
 
