@@ -75,9 +75,10 @@ def _call(opdef: OpDef, ctx: Ctx, args: list) -> list | None:
     """The kernel's outputs as a list; None when it declines or fails on these inputs.
     (Callers silence numpy's floating-point warnings once, around their whole loop.)"""
     try:
-        return normalize_outputs(opdef.kernel(ctx, *args))
+        result = opdef.kernel(ctx, *args)
     except EVAL_ERRORS:
         return None
+    return [result] if type(result) is np.ndarray else normalize_outputs(result)
 
 
 def run_kernel(opdef: OpDef, ctx: Ctx, args: list, expected: list[TensorInfo] | None = None):
