@@ -302,7 +302,7 @@ class _Planner:
         """A Const's value as a _Stored when its bytes can be reused as they are, else
         as an array."""
         info, tensor = self._header(producer)
-        if info.dtype != DType.string and not has_typed_values(tensor):
+        if info.dtype != DType.string and not has_typed_values(tensor, info.dtype):
             return _Stored(producer, tensor, info.shape)
         return _decoded(info, tensor)
 
