@@ -39,9 +39,10 @@ from graphtool.dtypes import DType, to_numpy
 from graphtool.errors import GraphtoolError
 from graphtool.gcpause import paused_gc
 from graphtool.graph import split_ref
+from graphtool.ops.basic import const_tensor, tensor_info
 from graphtool.ops.context import NodeCtx, TensorInfo
 from graphtool.ops.evaluate import normalize_outputs, placeholder_array, run_kernel, settle
-from graphtool.tensors import has_typed_values, to_array, write_array
+from graphtool.tensors import decode, has_typed_values, to_array, write_array
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 _ITEMSIZE: dict = {}
@@ -74,12 +75,13 @@ def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=No
 
 class _Stored(NamedTuple):
     """A value that is a Const's stored bytes as they are, viewed with ``shape``."""
-    source: object  # the Const Node
+    source: str  # the Const's name
+    tensor: object  # its TensorProto (it stays the same message when another node adopts it)
     shape: tuple
     reshaped: bool = False  # ``shape`` differs from the stored one
 
     def array(self) -> np.ndarray:
-        tensor = self.source.proto.attr["value"].tensor
+        tensor = self.tensor
         content = tensor.tensor_content
         dtype = to_numpy(tensor.dtype)
         if len(content) != math.prod(self.shape) * dtype.itemsize:
@@ -112,14 +114,17 @@ class _Planner:
         self.limit = shapes.value_limit
         self.outputs = {split_ref(o)[0] for o in graph.outputs}
         self.constants: dict = {}  # name -> Node, for nodes of constant ops (Const)
+        self.headers: dict = {}  # Const name -> (TensorInfo, TensorProto), read once
         self.folds: dict[str, _Fold] = {}
+        self.reads: dict[str, int] = {}  # producer -> folded nodes reading it by data edges only
         self.visited: set[str] = set()  # foldable nodes seen so far
 
     def run(self) -> dict[str, _Fold]:
         try:  # frozen graphs list producers first: no ordering pass needed
             self._pass(self.graph.nodes, strict=True)
         except _OutOfOrder:
-            self.constants, self.folds, self.visited = {}, {}, set()
+            self.constants, self.headers, self.folds, self.reads = {}, {}, {}, {}
+            self.visited = set()
             self._pass(data_order(self.graph), strict=False)
         return self.folds
 
@@ -176,13 +181,18 @@ class _Planner:
             return  # nothing reads it
         for index, info in enumerate(inputs):
             if info is None:
-                inputs[index] = shapes.output(refs[index][0])
-        ctx = NodeCtx(msg, inputs, self.limit)
-        result = entry.shape(ctx)
-        if type(result) is TensorInfo:
-            infos = [settle(result) if result.partial is not None else result]
+                inputs[index] = self._header(refs[index][0])[0]
+        source = inputs[0] if inputs else None
+        if entry.identity and source is not None and source.dtype is not None:
+            ctx = None  # its input's dtype and shape, without a Ctx or a shape function
+            infos = [TensorInfo(source.dtype, source.shape)]
         else:
-            infos = [settle(i) for i in normalize_outputs(result)]
+            ctx = NodeCtx(msg, inputs, self.limit)
+            result = entry.shape(ctx)
+            if type(result) is TensorInfo:
+                infos = [settle(result) if result.partial is not None else result]
+            else:
+                infos = [settle(i) for i in normalize_outputs(result)]
         if len(infos) == 1:
             if not self._fits(infos[0]):
                 return
@@ -196,7 +206,7 @@ class _Planner:
             for port in ports:
                 if port >= len(infos) or not self._fits(infos[port]):
                     return
-        values = self._values(entry, ctx, infos, refs, ports)
+        values = self._values(entry, ctx, inputs, infos, refs, ports)
         if values is None:
             return
         for port in ports:
@@ -210,6 +220,10 @@ class _Planner:
         shapes.set_outputs(name, infos)
         producers = [refs[0][0]] if len(refs) == 1 else list(dict.fromkeys([p for p, _ in refs]))
         folds[name] = _Fold(node, msg.op, infos, values, ports, producers, controls, users)
+        reads = self.reads
+        for producer in producers:
+            if not controls or producer not in controls:
+                reads[producer] = reads.get(producer, 0) + 1
 
     def _check_order(self, producer: str) -> None:
         """An input whose producer comes later in the graph could still become known."""
@@ -231,14 +245,15 @@ class _Planner:
                 return False
         return math.prod(shape) * itemsize <= self.max_bytes
 
-    def _values(self, entry, ctx, infos, refs, ports) -> list | None:
+    def _values(self, entry, ctx, inputs, infos, refs, ports) -> list | None:
+        """Output values; ``ctx`` is None only for identity ops, whose value is always
+        their input's (``_try`` checked that it fits, so its shape is fully known)."""
         if entry.keeps_bytes and len(infos) == 1:
-            info, source = infos[0], ctx.inputs[0]
+            info, source = infos[0], inputs[0]
             if info.dtype is not None and info.dtype == source.dtype and info.fully_known:
                 producer, port = refs[0]
                 fold = self.folds.get(producer)
-                value = fold.values[port] if fold is not None \
-                    else self._stored(producer, source.shape)
+                value = fold.values[port] if fold is not None else self._stored(producer)
                 if type(value) is not _Stored:
                     return [value.reshape(info.shape)]
                 if info.value is None and source.value is not None and info.size <= self.limit:
@@ -247,7 +262,7 @@ class _Planner:
                     infos[0] = TensorInfo(info.dtype, info.shape, small, info.partial)
                 if value.shape == info.shape:
                     return [value]
-                return [_Stored(value.source, info.shape, True)]
+                return [_Stored(value.source, value.tensor, info.shape, True)]
         for port in ports:
             if infos[port].value is None:
                 break
@@ -272,21 +287,32 @@ class _Planner:
         if fold is not None:
             value = fold.values[port]
             return value.array() if type(value) is _Stored else value
-        return _decoded(self.constants[producer])
+        return _decoded(*self._header(producer))
 
-    def _stored(self, producer: str, shape: tuple):
+    def _header(self, name: str) -> tuple:
+        """TensorInfo and TensorProto of a Const, read from its NodeDef once however many
+        nodes read it (the planner's Consts skip the shape analysis's per-node steps)."""
+        found = self.headers.get(name)
+        if found is None:
+            tensor = const_tensor(self.constants[name].proto)
+            found = self.headers[name] = (tensor_info(tensor, self.limit), tensor)
+        return found
+
+    def _stored(self, producer: str):
         """A Const's value as a _Stored when its bytes can be reused as they are, else
         as an array."""
-        const = self.constants[producer]
-        tensor = const.proto.attr["value"].tensor
-        if tensor.dtype != DType.string and not has_typed_values(tensor):
-            return _Stored(const, shape)
-        return _decoded(const)
+        info, tensor = self._header(producer)
+        if info.dtype != DType.string and not has_typed_values(tensor, info.dtype):
+            return _Stored(producer, tensor, info.shape)
+        return _decoded(info, tensor)
 
 
-def _decoded(const) -> np.ndarray:
-    """The value of a constant node, from its op's kernel."""
-    return ops.get(const.op).kernel(NodeCtx(const.proto, []))
+def _decoded(info, tensor) -> np.ndarray:
+    """The value of a Const from its header and TensorProto, as the Const kernel gives it."""
+    shape = info.shape
+    if shape is None or shape and min(shape) < 0:
+        return to_array(tensor)  # raises: a constant needs a fully known shape
+    return decode(tensor, info.dtype, shape)
 
 
 _PORT_0 = [0]
@@ -324,7 +350,7 @@ class _Rewriter:
         self.outputs = planner.outputs
         self.renamed: dict[str, str] = {}  # multi-output node -> its first new Const
         self.readers: dict[str, int] = {}  # Const read by folded nodes -> how many nodes read it
-        self.moved: dict[str, object] = {}  # Const -> the node that adopted its NodeDef
+        self.reads = planner.reads
 
     def run(self) -> list[dict]:
         if not self.folds:
@@ -337,41 +363,31 @@ class _Rewriter:
             if name in dead or len(fold.infos) != 1:
                 continue
             value, node = fold.values[0], fold.node
-            source = value.source.name if type(value) is _Stored else None
+            source = value.source if type(value) is _Stored else None
             if source is not None and source in dead and source not in donors:
-                donor = value.source
                 donors.add(source)
                 if fold.producers == [source] and self.readers[source] == 1:
-                    self._adopt(fold, donor, controls[name])  # Identity(Const): at once
+                    self._adopt(name, fold, source, controls)  # Identity(Const): at once
                 else:  # the donor still has readers to remove first
-                    adopters.append((fold, donor))
+                    adopters.append((name, fold))
                     node.set_inputs([])
                 continue
             msg = node.proto
             msg.ClearField("attr")
             tensor = msg.attr["value"].tensor
             if isinstance(value, _Stored):  # copy the stored bytes under the new shape
-                tensor.CopyFrom(self._stored_tensor(value))
+                tensor.CopyFrom(value.tensor)
                 _set_dims(tensor, value.shape)
             else:
                 write_array(tensor, value, fold.infos[0].dtype)
             msg.attr["dtype"].type = tensor.dtype
             node.op = ops.CONST_OP
             node.set_inputs(self._control_refs(controls[name]))
-        folds, constants = self.folds, self.constants
-        for name in dead:
-            if name not in donors:
-                fold = folds.get(name)
-                doomed.append(fold.node if fold is not None else constants[name])
+        doomed.extend(dead - donors)  # by name: Graph.remove's cheapest form
         self.graph.remove(doomed)
-        for fold, donor in adopters:
-            self._adopt(fold, donor, controls[fold.node.name])
+        for name, fold in adopters:
+            self._adopt(name, fold, fold.values[0].source, controls)
         return self._log(created)
-
-    def _stored_tensor(self, value: _Stored):
-        """The TensorProto now holding a _Stored value's bytes (its Const may have moved)."""
-        holder = self.moved.get(value.source.name, value.source)
-        return holder.proto.attr["value"].tensor
 
     def _unread(self, name: str, users=None) -> bool:
         """Whether only folded nodes read ``name``, and through data edges only."""
@@ -387,16 +403,16 @@ class _Rewriter:
         control inputs of each folded node plus those of the removed nodes it replaces.
         One pass in data order: a node's producers are settled before it."""
         dead, controls, readers = set(), {}, self.readers
-        graph, constants, unread, none = self.graph, self.constants, self._unread, []
+        graph, constants, outputs, none = self.graph, self.constants, self.outputs, []
+        reads = self.reads  # unread: every reader is a folded node reading by data edges only
         for name, fold in self.folds.items():
-            if len(fold.infos) != 1 or unread(name, fold.users):
+            if len(fold.infos) != 1 or reads.get(name) == len(fold.users) and name not in outputs:
                 dead.add(name)
             merged = dict.fromkeys(fold.controls) if fold.controls else None
             for producer in fold.producers:
                 if producer not in readers and producer in constants:
-                    users = graph.readers(producer)
-                    readers[producer] = len(users)
-                    if unread(producer, users):
+                    count = readers[producer] = len(graph.readers(producer))
+                    if reads.get(producer) == count and producer not in outputs:
                         dead.add(producer)
                         inputs = constants[producer].proto.input
                         controls[producer] = [t[1:] for t in inputs[:] if t.startswith("^")] \
@@ -439,25 +455,26 @@ class _Rewriter:
                 const.set_inputs(self._control_refs(controls[name]))
         return created
 
-    def _adopt(self, fold, donor, controls: list[str]) -> None:
-        """The folded pass-through takes over its source Const's NodeDef (no copy)."""
+    def _adopt(self, name: str, fold, donor: str, controls: dict) -> None:
+        """The folded pass-through takes over its source Const's NodeDef (no copy).
+        ``controls``: what ``_removed`` found (the donor's own control inputs included)."""
         node, value = fold.node, fold.values[0]
-        own = donor.proto.input
-        inherited = [t[1:] for t in own if t.startswith("^")] if len(own) else []
-        self.graph.adopt(node, donor)
-        self.moved[donor.name] = node
+        inherited, own = controls[donor], controls[name]
+        self.graph.adopt(node, self.constants[donor])
         if value.reshaped:
-            _set_dims(node.proto.attr["value"].tensor, value.shape)
-        if inherited or controls:
-            refs = self._control_refs(list(dict.fromkeys(inherited + controls)))
+            _set_dims(value.tensor, value.shape)
+        if inherited or own:
+            refs = self._control_refs(list(dict.fromkeys(inherited + own)))
             if refs:
                 node.set_inputs(refs)
 
     def _log(self, created: dict) -> list[dict]:
-        log = []
+        log, names = [], _DTYPE_NAMES
         for name, fold in self.folds.items():
-            if len(fold.infos) == 1:
-                log.append(_entry(name, fold.op, fold.infos[0]))
+            if len(fold.infos) == 1:  # _entry, inlined for the common case
+                info = fold.infos[0]
+                dtype = names.get(info.dtype) or _dtype_name(info.dtype)
+                log.append({"node": name, "op": fold.op, "shape": list(info.shape), "dtype": dtype})
                 continue
             for port, const in zip(fold.ports, created[name]):
                 log.append(dict(_entry(const.name, fold.op, fold.infos[port]), **{"from": name}))
@@ -472,10 +489,14 @@ def _set_dims(tensor, shape: tuple) -> None:
 
 
 def _entry(name: str, op: str, info) -> dict:
-    dtype = _DTYPE_NAMES.get(info.dtype)
-    if dtype is None:
-        dtype = _DTYPE_NAMES[info.dtype] = str(info.dtype)
+    dtype = _DTYPE_NAMES.get(info.dtype) or _dtype_name(info.dtype)
     return {"node": name, "op": op, "shape": list(info.shape), "dtype": dtype}
+
+
+def _dtype_name(dtype) -> str:
+    """str(dtype), remembered: a log names the same few dtypes many times."""
+    name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
 
 
 _DTYPE_NAMES: dict = {}

@@ -472,26 +472,31 @@ class Graph:
 
     def remove(self, *nodes) -> None:
         """Remove nodes (Nodes or names).  Refused while nodes outside the set still use them."""
-        doomed = {}
+        doomed, table, consumers = {}, self._nodes, self._consumers
         for n in nodes:
             for item in (n if isinstance(n, (list, tuple, set)) else [n]):
+                node = table.get(item) if type(item) is str else None
+                if node is not None:  # a node's own name: no ref parsing, no name read
+                    doomed[item] = node
+                    continue
                 node = item if isinstance(item, Node) else self.node(item)
                 if not node._alive:
                     node._check()
                 doomed[node._msg.name] = node
-        for name in doomed:
-            users = [u for u in self._consumers.get(name, ()) if u not in doomed]
-            if users:
+        names = doomed.keys()
+        for name in names:
+            users = consumers.get(name)
+            if users and not users.keys() <= names:  # a set test in C, per node
+                others = sorted(u for u in users if u not in doomed)
                 raise GraphtoolError(
-                    f"cannot remove {name!r}: still used by {sorted(users)[:5]}; "
+                    f"cannot remove {name!r}: still used by {others[:5]}; "
                     "rewire them first (replace_all_uses or bypass)")
-        nodes, consumers = self._nodes, self._consumers
         for name, node in doomed.items():
             msg = node._msg
             if msg.input:  # sources (Consts, most of a batch) have no edges to undo
                 self._unlink(msg)
                 del msg.input[:]
-            del nodes[name]
+            del table[name]
             consumers.pop(name, None)
             node._alive = False
         if self._outputs is not None:
@@ -586,24 +591,26 @@ class Graph:
         if not node._alive or not donor._alive:
             node._check()
             donor._check()
-        name, msg = node._msg.name, donor._msg
-        donor_name = msg.name
-        users = self._consumers.get(donor_name)
+        own, msg = node._msg, donor._msg
+        name, donor_name = own.name, msg.name
+        consumers = self._consumers
+        users = consumers.get(donor_name)
         if users and (len(users) > 1 or name not in users) or node is donor:
             others = set(users or ()) - {name}
             raise GraphtoolError(f"{name!r} cannot adopt {donor_name!r}: "
                                  + (f"{sorted(others)[:5]} read it too" if others
                                     else "a node cannot adopt itself"))
-        self._unlink(node._msg)
-        if msg.input:
+        self._unlink(own)
+        linked = len(msg.input) > 0  # each read of a field builds a wrapper: once
+        if linked:
             self._unlink(msg)
         del self._nodes[donor_name]
-        self._consumers.pop(donor_name, None)
+        consumers.pop(donor_name, None)
         donor._alive = False
         donor._msg = NodeDef(name=donor_name, op=msg.op)  # the removed view keeps its name
         msg.name = name
         node._msg = msg
-        if msg.input:
+        if linked:
             self._link(msg)
         self._order_changed = True
 

@@ -35,7 +35,7 @@ def to_array(tensor) -> np.ndarray:
     dtype = as_dtype(tensor.dtype)
     shape_msg = tensor.tensor_shape
     shape = None if shape_msg.unknown_rank else tuple([d.size for d in shape_msg.dim[:]])
-    if shape is None or min(shape, default=0) < 0:
+    if shape is None or shape and min(shape) < 0:  # min() without a keyword: cheaper
         raise GraphtoolError(f"a constant tensor has no fully known shape ({shape})")
     return decode(tensor, dtype, shape)
 
@@ -120,10 +120,11 @@ def uses_tensor_content(tensor) -> bool:
     return bool(tensor.tensor_content) or empty
 
 
-def has_typed_values(tensor) -> bool:
+def has_typed_values(tensor, dtype=None) -> bool:
     """Whether values sit in the typed ``*_val`` field (scalar/splat form) rather than in
-    ``tensor_content``; cheap, unlike reading ``tensor_content`` (which copies the bytes)."""
-    field = _VAL_FIELD.get(tensor.dtype)  # DTypes hash as their numbers
+    ``tensor_content``; cheap, unlike reading ``tensor_content`` (which copies the bytes).
+    ``dtype``: the tensor's, when the caller has read it already."""
+    field = _VAL_FIELD.get(tensor.dtype if dtype is None else dtype)  # DTypes hash as numbers
     if field is None:
         field = _VAL_FIELD.get(as_dtype(tensor.dtype))  # a reference type
     return field is not None and len(getattr(tensor, field)) > 0

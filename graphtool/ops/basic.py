@@ -37,10 +37,10 @@ def tensor_info(tensor, value_limit: int) -> TensorInfo:
     shape = shape_of(tensor.tensor_shape)
     if shape is None or math.prod(shape) > value_limit:
         return TensorInfo(dtype, shape)
-    if min(shape, default=0) < 0:
+    if shape and min(shape) < 0:
         to_array(tensor)  # raises: a constant needs a fully known shape
     value = decode(tensor, dtype, shape)
-    value.flags.writeable = False
+    value.setflags(write=False)  # cheaper than through the flags object
     return TensorInfo(dtype, shape, value)
 
 
@@ -49,11 +49,16 @@ def _const_kernel(ctx: Ctx):
     return to_array(raw.tensor) if raw is not None else np.asarray(ctx.attr("value"))
 
 
-def _const_node_info(msg, value_limit: int) -> TensorInfo:
+def const_tensor(msg):
+    """The TensorProto of a Const's NodeDef."""
     attrs = msg.attr
     if "value" not in attrs:
         raise GraphtoolError(f"node {msg.name!r} (Const) has no attr 'value'")
-    return tensor_info(attrs["value"].tensor, value_limit)
+    return attrs["value"].tensor
+
+
+def _const_node_info(msg, value_limit: int) -> TensorInfo:
+    return tensor_info(const_tensor(msg), value_limit)
 
 
 define("Const", shape=_const_info, kernel=_const_kernel, outputs=1, constant=True,
@@ -81,7 +86,7 @@ def _identity(ctx: Ctx, x):
 
 
 define("Identity", "StopGradient", "Snapshot", "PreventGradient",
-       shape=same_as(0), kernel=_identity, partial=True, keeps_bytes=True)
+       shape=same_as(0), kernel=_identity, partial=True, keeps_bytes=True, identity=True)
 
 
 def _ensure_shape(ctx: Ctx) -> TensorInfo:

@@ -153,7 +153,7 @@ def _broadcast_shape(dtype=None):
 def _binary_kernel(fn, native: bool):
     """Partially known vectors arrive as object arrays: no half-precision widening."""
     wide = fn if native else _wide(fn)
-    return lambda ctx, x, y: fn(x, y) if x.dtype == object or y.dtype == object else wide(x, y)
+    return lambda ctx, x, y: fn(x, y) if x.dtype.kind == "O" or y.dtype.kind == "O" else wide(x, y)
 
 
 for _name, _fn in BINARY.items():

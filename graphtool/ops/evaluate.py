@@ -75,9 +75,10 @@ def _call(opdef: OpDef, ctx: Ctx, args: list) -> list | None:
     """The kernel's outputs as a list; None when it declines or fails on these inputs.
     (Callers silence numpy's floating-point warnings once, around their whole loop.)"""
     try:
-        return normalize_outputs(opdef.kernel(ctx, *args))
+        result = opdef.kernel(ctx, *args)
     except EVAL_ERRORS:
         return None
+    return [result] if type(result) is np.ndarray else normalize_outputs(result)
 
 
 def run_kernel(opdef: OpDef, ctx: Ctx, args: list, expected: list[TensorInfo] | None = None):
@@ -87,21 +88,24 @@ def run_kernel(opdef: OpDef, ctx: Ctx, args: list, expected: list[TensorInfo] | 
     if results is None:
         return None
     arrays = []
+    known = len(expected) if expected is not None else 0
     for k, result in enumerate(results):
         if result is None:
             arrays.append(None)
             continue
         array = result if type(result) is np.ndarray else np.asarray(result)
-        info = expected[k] if expected is not None and k < len(expected) else None
-        if info is not None and info.dtype is not None and info.dtype not in _NO_NUMPY:
-            want = to_numpy(info.dtype)
-            if array.dtype != want:
+        if k >= known:
+            arrays.append(array)
+            continue
+        dtype, shape = expected[k].dtype, expected[k].shape
+        if dtype is not None and dtype not in _NO_NUMPY:
+            want = to_numpy(dtype)
+            if array.dtype is not want and array.dtype != want:  # built-in dtypes are singletons
                 array = array.astype(want)
-        if info is not None and info.shape is not None and array.shape != info.shape \
-                and not _fits(array.shape, info.shape):
+        if shape is not None and array.shape != shape and not _fits(array.shape, shape):
             raise RuntimeError(
                 f"graphtool.ops: {ctx.op} kernel gave shape {array.shape} for node "
-                f"{ctx.name!r} but its shape function says {info.shape}")
+                f"{ctx.name!r} but its shape function says {shape}")
         arrays.append(array)
     return arrays
 

@@ -34,6 +34,8 @@ class OpDef:
     constant: the node's value is in its own attrs (Const).
     keeps_bytes: output 0 holds input 0's elements in the same order (Identity,
             Reshape), so folding can copy the stored bytes instead of decoding them.
+    identity: output 0 is input 0 as it is (Identity and its aliases): folding gives it
+            its input's dtype and shape without a Ctx or the shape function.
     node_info: ``node_info(node_def, value_limit) -> TensorInfo``: the output of an op
             without inputs read straight from its NodeDef, skipping the Ctx
             (Const: every graph has many, and each costs only a header read).
@@ -50,6 +52,7 @@ class OpDef:
     partial: bool = False
     constant: bool = False
     keeps_bytes: bool = False
+    identity: bool = False
     node_info: Callable | None = None
     output_args: tuple[str, ...] = ()
     family: str = ""
