@@ -670,15 +670,24 @@ class Graph:
             current = nxt
 
     def _kahn_order(self) -> tuple[list[str], list[str]]:
-        """Stable topological order (ties keep graph order); also the nodes left over."""
-        index = {name: i for i, name in enumerate(self._nodes)}
-        pending = {}
-        for name, node in self._nodes.items():
-            pending[name] = len({producer_name(i) for i in node._msg.input[:]
-                                 if producer_name(i) in self._nodes})
+        """Stable topological order (ties keep graph order); also the nodes left over.
+
+        Edges are counted from the consumer index, without parsing input strings.  When
+        every edge already runs forward in graph order (a loaded or sorted graph), that
+        order is the answer: it is the first one the heap below would pick anyway.
+        """
+        names = list(self._nodes)
+        index = {name: i for i, name in enumerate(names)}
+        if self._runs_forward(index):
+            return names, []
+        pending = dict.fromkeys(names, 0)  # producers in the graph, each counted once
+        for producer, users in self._consumers.items():
+            if producer in index:
+                for user in users:
+                    if user in pending:
+                        pending[user] += 1
         heap = [index[n] for n, c in pending.items() if c == 0]
         heapq.heapify(heap)
-        names = list(self._nodes)
         order = []
         while heap:
             name = names[heapq.heappop(heap)]
@@ -691,6 +700,16 @@ class Graph:
         placed = set(order)
         return order, [n for n in names if n not in placed]
 
+    def _runs_forward(self, index: dict) -> bool:
+        """Whether every edge goes from a node to one later in ``index`` (graph positions)."""
+        for producer, users in self._consumers.items():
+            at = index.get(producer)
+            if at is not None:
+                for user in users:
+                    if index.get(user, at + 1) <= at:
+                        return False
+        return True
+
     def toposort(self) -> None:
         """Reorder nodes so every node follows its inputs; otherwise keeps graph order."""
         order, left = self._kahn_order()
@@ -702,9 +721,10 @@ class Graph:
 
     def check(self) -> None:
         """Raise a GraphtoolError for dangling inputs or cycles."""
-        for node in self._nodes.values():
+        nodes = self._nodes
+        for node in nodes.values():
             for text in node._msg.input[:]:
-                if producer_name(text) not in self._nodes:
+                if text not in nodes and producer_name(text) not in nodes:
                     raise GraphtoolError(
                         f"node {node.name!r} reads {text!r}, but no node is called "
                         f"{producer_name(text)!r}" + did_you_mean(producer_name(text), self._nodes),
