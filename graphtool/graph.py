@@ -287,9 +287,9 @@ class Graph:
     def get(self, name: str) -> Node | None:
         return self._nodes.get(name) or self._nodes.get(producer_name(name))
 
-    def named_ops(self) -> list[tuple[str, str]]:
-        """(name, op) of every node in graph order, without Node views (for indexes)."""
-        return [(name, node._msg.op) for name, node in self._nodes.items()]
+    def ops(self) -> list[str]:
+        """The op of every node in graph order (parallel to ``names()``), without Node views."""
+        return [node._msg.op for node in self._nodes.values()]
 
     def nodes_by_op(self, *ops: str) -> list[Node]:
         wanted = set(ops)
@@ -324,6 +324,25 @@ class Graph:
         if not users:
             return []
         return list(filter(self._nodes.__contains__, users))  # no comprehension frame
+
+    def downstream(self, seeds: Iterable[str], steps: int) -> set[str]:
+        """Names of the nodes at most ``steps`` edges (data or control) downstream of
+        ``seeds``, the seeds in the graph included."""
+        nodes, consumers = self._nodes, self._consumers
+        seen = {s for s in seeds if s in nodes}
+        frontier = seen
+        for _ in range(steps):
+            following = set()
+            for name in frontier:
+                users = consumers.get(name)
+                if users:
+                    following.update(users)  # readers in the index are nodes of the graph
+            following -= seen
+            if not following:
+                break
+            seen |= following
+            frontier = following
+        return seen
 
     def uses(self, tensor: str) -> list[tuple[Node, int]]:
         """(consumer, data input index) for every data edge reading ``tensor``."""

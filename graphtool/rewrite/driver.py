@@ -131,7 +131,8 @@ class _StageRun:
                 self._sweep(rule, matchers[rule.id], within, counts, touched)
             if not counts:
                 return number
-            within = self.index.ordered(self._downstream(touched, depth))
+            # The possible new roots: nodes at most depth - 1 edges below a change.
+            within = self.index.ordered(self.graph.downstream(touched, max(depth - 1, 0)))
         busy = ", ".join(f"{rid} ({n} times)" for rid, n in counts.most_common())
         raise GraphtoolError(
             f"stage {self.stage.name!r} still changes the graph after {self.max_passes} passes; "
@@ -164,22 +165,6 @@ class _StageRun:
             counts[rule.id] += 1
             self.fired[rule.id] += 1
             touched.update(edit.touched())
-
-    def _downstream(self, seeds: set[str], depth: int) -> set[str]:
-        """Nodes at most ``depth - 1`` edges downstream of ``seeds``: the possible new roots."""
-        graph = self.graph
-        seen = {s for s in seeds if s in graph}
-        frontier = list(seen)
-        readers = graph.readers
-        for _ in range(max(depth - 1, 0)):
-            following = set()
-            for name in frontier:
-                for reader in readers(name):
-                    if reader not in seen:
-                        seen.add(reader)
-                        following.add(reader)
-            frontier = following
-        return seen
 
     def _action(self, rule) -> None:
         before = len(self.graph)
