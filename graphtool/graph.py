@@ -258,6 +258,8 @@ class Graph:
         return len(self._nodes)
 
     def __contains__(self, name) -> bool:
+        if isinstance(name, str):
+            return name in self._nodes
         if isinstance(name, Node):
             return name._alive and name._graph is self
         return name in self._nodes
@@ -474,12 +476,13 @@ class Graph:
         else:
             counts[reader] = counts.get(reader, 0) + count
 
-    def _unlink(self, msg) -> None:
-        """Undo ``_link`` for the current inputs of ``msg``."""
+    def _unlink(self, msg) -> list[str]:
+        """Undo ``_link`` for the current inputs of ``msg``; returns their producers."""
         consumers, name = self._consumers, msg.name
-        for text in msg.input[:]:
-            counts = consumers.get(
-                producer_name(text) if ":" in text or text.startswith("^") else text)
+        producers = [producer_name(text) if ":" in text or text.startswith("^") else text
+                     for text in msg.input[:]]
+        for producer in producers:
+            counts = consumers.get(producer)
             if counts is not None:
                 count = counts.get(name)
                 if count is None:
@@ -488,9 +491,13 @@ class Graph:
                     del counts[name]
                 else:
                     counts[name] = count - 1
+        return producers
 
-    def remove(self, *nodes) -> None:
-        """Remove nodes (Nodes or names).  Refused while nodes outside the set still use them."""
+    def remove(self, *nodes) -> set[str]:
+        """Remove nodes (Nodes or names).  Refused while nodes outside the set still use them.
+
+        Returns the names of the nodes left that fed the removed ones.
+        """
         doomed = {}
         for n in nodes:
             for item in (n if isinstance(n, (list, tuple, set)) else [n]):
@@ -499,16 +506,18 @@ class Graph:
                     node._check()
                 doomed[node._msg.name] = node
         for name in doomed:
-            users = [u for u in self._consumers.get(name, ()) if u not in doomed]
-            if users:
+            users = self._consumers.get(name)
+            if users and not users.keys() <= doomed.keys():
+                users = [u for u in users if u not in doomed]
                 raise GraphtoolError(
                     f"cannot remove {name!r}: still used by {sorted(users)[:5]}; "
                     "rewire them first (replace_all_uses or bypass)")
         nodes, consumers = self._nodes, self._consumers
+        producers = set()
         for name, node in doomed.items():
             msg = node._msg
             if msg.input:  # sources (Consts, most of a batch) have no edges to undo
-                self._unlink(msg)
+                producers.update(self._unlink(msg))
                 del msg.input[:]
             del nodes[name]
             consumers.pop(name, None)
@@ -516,6 +525,7 @@ class Graph:
         if self._outputs is not None:
             self._outputs = [o for o in self._outputs if producer_name(o) not in doomed]
         self._order_changed = True
+        return {p for p in producers if p in nodes}
 
     def replace_all_uses(self, old: str, new: str) -> int:
         """Rewire every reader of tensor ``old`` to tensor ``new``; returns the count.
@@ -544,14 +554,22 @@ class Graph:
             if node is None or user == new_node:
                 continue
             msg = node._msg
-            current = list(msg.input)
-            updated = [new_data if text in data_forms else
-                       new_control if text == control_form else text for text in current]
-            moved = sum(a is not b for a, b in zip(updated, current))
+            current = msg.input[:]
+            updated = current[:]
+            moved = 0
+            controls = False
+            for i, text in enumerate(current):
+                if text in data_forms:
+                    updated[i] = new_data
+                    moved += 1
+                elif text == control_form:
+                    updated[i] = new_control
+                    moved += 1
+                    controls = True
             if not moved:
                 continue
             changed.append(node)
-            if control_form in current:  # ^new may now be there twice: relink all
+            if controls:  # ^new may now be there twice: relink all
                 updated = _ordered_inputs(updated)
                 self._unlink(msg)
                 del msg.input[:]
@@ -568,11 +586,7 @@ class Graph:
 
     def has_consumers(self, name: str) -> bool:
         """Whether any node reads node ``name`` (data or control); cheaper than ``consumers``."""
-        users = self._consumers.get(name)
-        if not users:
-            return False
-        nodes = self._nodes
-        return any(u in nodes for u in users)
+        return bool(self._consumers.get(name))  # readers in the index are nodes of the graph
 
     def bypass(self, node, input_index: int = 0) -> None:
         """Remove ``node`` and feed its readers from its data input ``input_index``.
