@@ -32,7 +32,7 @@ def _canonical(tensor: str) -> str:
     return tensor[:-2] if tensor.endswith(":0") else tensor
 
 
-@dataclass
+@dataclass(slots=True)
 class Match:
     """A successful match: graph names bound to each capture."""
     root: str
@@ -114,6 +114,8 @@ def _root_screen(pattern: Pattern):
     swappable = set(root.commutative or ())
     fixed = [(p, ops) for p, ops in enumerate(wanted) if ops is not None and p not in swappable]
     anywhere = [ops for p, ops in enumerate(wanted) if ops is not None and p in swappable]
+    if not fixed and not anywhere:
+        return None  # the arity alone: the search itself checks that early enough
     swappable = sorted(swappable)
 
     def screen(graph, node) -> bool:
@@ -204,9 +206,9 @@ class Matcher:
             if not self._walk_node(root, node, bind, chosen):
                 continue
             found = self._snapshot(node.name)
-            if self.structural:
-                return found
-            if self._conditions(found) is None and self._containment(found, outputs) is None:
+            if self.structural or (
+                    (not self.conditions or self._conditions(found) is None)
+                    and (not self._inner or self._containment(found, outputs) is None)):
                 return found
         return None
 
