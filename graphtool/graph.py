@@ -665,18 +665,21 @@ class Graph:
         """Remove every node that no output (or ``keep`` node) depends on; returns their names."""
         roots = [producer_name(o) for o in (list(outputs) if outputs is not None else self.outputs)]
         roots += [producer_name(k) for k in keep]
+        nodes = self._nodes
         reached = set()
-        stack = [r for r in roots if r in self._nodes]
+        stack = [r for r in roots if r in nodes]
         while stack:
             name = stack.pop()
             if name in reached:
                 continue
             reached.add(name)
-            stack.extend(producer_name(i) for i in self._nodes[name]._msg.input
-                         if producer_name(i) in self._nodes)
-        dead = [n for n in self._nodes if n not in reached]
+            for text in nodes[name]._msg.input[:]:
+                producer = producer_name(text) if ":" in text or text.startswith("^") else text
+                if producer in nodes and producer not in reached:
+                    stack.append(producer)
+        dead = [n for n in nodes if n not in reached]
         if dead:
-            self.remove([self._nodes[n] for n in dead])
+            self.remove([nodes[n] for n in dead])
         return dead
 
     # -- order and checks ---------------------------------------------------
@@ -757,7 +760,8 @@ class Graph:
         nodes = self._nodes
         for node in nodes.values():
             for text in node._msg.input[:]:
-                if text not in nodes and producer_name(text) not in nodes:
+                if (producer_name(text) if ":" in text or text.startswith("^") else text) \
+                        not in nodes:
                     raise GraphtoolError(
                         f"node {node.name!r} reads {text!r}, but no node is called "
                         f"{producer_name(text)!r}" + did_you_mean(producer_name(text), self._nodes),
