@@ -147,8 +147,8 @@ class _StageRun:
         fired = 0
         for name in index.candidates(ops, within):
             node = graph.get(name)
-            if node is None or (ops is not None and node.op not in ops):
-                continue
+            if node is None:
+                continue  # removed by an earlier firing (a changed op fails the match at once)
             try:
                 found = matcher.match(graph, node, outputs=outputs)
             except GraphtoolError as exc:
