@@ -241,17 +241,19 @@ class Graph:
         self._order_changed = False
         self._outputs: list[str] | None = None
         duplicates = []
+        nodes, link = self._nodes, self._link
         for msg in graph_def.node:
-            if msg.name in self._nodes:
-                duplicates.append(msg.name)
+            name = msg.name
+            if name in nodes:
+                duplicates.append(name)
                 continue
-            self._nodes[msg.name] = Node(self, msg)
+            nodes[name] = Node(self, msg)
+            if msg.input:  # sources (a third of most graphs) have no edges
+                link(msg)
         if duplicates:
             raise GraphtoolError(
                 f"duplicate node names {sorted(set(duplicates))[:5]}: a GraphDef needs unique "
                 "names; regenerate the graph", path=source)
-        for node in self._nodes.values():
-            self._link(node._msg)
 
     # -- whole-graph access -------------------------------------------------
     def __len__(self) -> int:
