@@ -58,8 +58,10 @@ class Match:
     def env(self, graph) -> dict:
         """Capture name -> Capture (or list of Captures), for expressions."""
         env = {name: Capture(name, graph, node) for name, node in self.nodes.items()}
-        env.update((name, Capture(name, graph, t)) for name, t in self.tensors.items())
-        env.update((name, [Capture(name, graph, t) for t in ts]) for name, ts in self.rests.items())
+        for name, tensor in self.tensors.items():  # loops: built for every candidate checked
+            env[name] = Capture(name, graph, tensor)
+        for name, tensors in self.rests.items():
+            env[name] = [Capture(name, graph, t) for t in tensors]
         return env
 
     def scope(self, graph, lets):
