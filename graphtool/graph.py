@@ -241,23 +241,27 @@ class Graph:
         self._order_changed = False
         self._outputs: list[str] | None = None
         duplicates = []
+        nodes, link = self._nodes, self._link
         for msg in graph_def.node:
-            if msg.name in self._nodes:
-                duplicates.append(msg.name)
+            name = msg.name
+            if name in nodes:
+                duplicates.append(name)
                 continue
-            self._nodes[msg.name] = Node(self, msg)
+            nodes[name] = Node(self, msg)
+            if msg.input:  # sources (a third of most graphs) have no edges
+                link(msg)
         if duplicates:
             raise GraphtoolError(
                 f"duplicate node names {sorted(set(duplicates))[:5]}: a GraphDef needs unique "
                 "names; regenerate the graph", path=source)
-        for node in self._nodes.values():
-            self._link(node._msg)
 
     # -- whole-graph access -------------------------------------------------
     def __len__(self) -> int:
         return len(self._nodes)
 
     def __contains__(self, name) -> bool:
+        if isinstance(name, str):
+            return name in self._nodes
         if isinstance(name, Node):
             return name._alive and name._graph is self
         return name in self._nodes
@@ -287,9 +291,9 @@ class Graph:
     def get(self, name: str) -> Node | None:
         return self._nodes.get(name) or self._nodes.get(producer_name(name))
 
-    def named_ops(self) -> list[tuple[str, str]]:
-        """(name, op) of every node in graph order, without Node views (for indexes)."""
-        return [(name, node._msg.op) for name, node in self._nodes.items()]
+    def ops(self) -> list[str]:
+        """The op of every node in graph order (parallel to ``names()``), without Node views."""
+        return [node._msg.op for node in self._nodes.values()]
 
     def nodes_by_op(self, *ops: str) -> list[Node]:
         wanted = set(ops)
@@ -324,6 +328,25 @@ class Graph:
         if not users:
             return []
         return list(filter(self._nodes.__contains__, users))  # no comprehension frame
+
+    def downstream(self, seeds: Iterable[str], steps: int) -> set[str]:
+        """Names of the nodes at most ``steps`` edges (data or control) downstream of
+        ``seeds``, the seeds in the graph included."""
+        nodes, consumers = self._nodes, self._consumers
+        seen = {s for s in seeds if s in nodes}
+        frontier = seen
+        for _ in range(steps):
+            following = set()
+            for name in frontier:
+                users = consumers.get(name)
+                if users:
+                    following.update(users)  # readers in the index are nodes of the graph
+            following -= seen
+            if not following:
+                break
+            seen |= following
+            frontier = following
+        return seen
 
     def uses(self, tensor: str) -> list[tuple[Node, int]]:
         """(consumer, data input index) for every data edge reading ``tensor``."""
@@ -455,12 +478,13 @@ class Graph:
         else:
             counts[reader] = counts.get(reader, 0) + count
 
-    def _unlink(self, msg) -> None:
-        """Undo ``_link`` for the current inputs of ``msg``."""
+    def _unlink(self, msg) -> list[str]:
+        """Undo ``_link`` for the current inputs of ``msg``; returns their producers."""
         consumers, name = self._consumers, msg.name
-        for text in msg.input[:]:
-            counts = consumers.get(
-                producer_name(text) if ":" in text or text.startswith("^") else text)
+        producers = [producer_name(text) if ":" in text or text.startswith("^") else text
+                     for text in msg.input[:]]
+        for producer in producers:
+            counts = consumers.get(producer)
             if counts is not None:
                 count = counts.get(name)
                 if count is None:
@@ -469,9 +493,13 @@ class Graph:
                     del counts[name]
                 else:
                     counts[name] = count - 1
+        return producers
 
-    def remove(self, *nodes) -> None:
-        """Remove nodes (Nodes or names).  Refused while nodes outside the set still use them."""
+    def remove(self, *nodes) -> set[str]:
+        """Remove nodes (Nodes or names).  Refused while nodes outside the set still use them.
+
+        Returns the names of the nodes left that fed the removed ones.
+        """
         doomed, table, consumers = {}, self._nodes, self._consumers
         for n in nodes:
             for item in (n if isinstance(n, (list, tuple, set)) else [n]):
@@ -491,10 +519,11 @@ class Graph:
                 raise GraphtoolError(
                     f"cannot remove {name!r}: still used by {others[:5]}; "
                     "rewire them first (replace_all_uses or bypass)")
+        producers = set()
         for name, node in doomed.items():
             msg = node._msg
             if msg.input:  # sources (Consts, most of a batch) have no edges to undo
-                self._unlink(msg)
+                producers.update(self._unlink(msg))
                 del msg.input[:]
             del table[name]
             consumers.pop(name, None)
@@ -502,6 +531,7 @@ class Graph:
         if self._outputs is not None:
             self._outputs = [o for o in self._outputs if producer_name(o) not in doomed]
         self._order_changed = True
+        return {p for p in producers if p in table}
 
     def replace_all_uses(self, old: str, new: str) -> int:
         """Rewire every reader of tensor ``old`` to tensor ``new``; returns the count.
@@ -530,14 +560,22 @@ class Graph:
             if node is None or user == new_node:
                 continue
             msg = node._msg
-            current = list(msg.input)
-            updated = [new_data if text in data_forms else
-                       new_control if text == control_form else text for text in current]
-            moved = sum(a is not b for a, b in zip(updated, current))
+            current = msg.input[:]
+            updated = current[:]
+            moved = 0
+            controls = False
+            for i, text in enumerate(current):
+                if text in data_forms:
+                    updated[i] = new_data
+                    moved += 1
+                elif text == control_form:
+                    updated[i] = new_control
+                    moved += 1
+                    controls = True
             if not moved:
                 continue
             changed.append(node)
-            if control_form in current:  # ^new may now be there twice: relink all
+            if controls:  # ^new may now be there twice: relink all
                 updated = _ordered_inputs(updated)
                 self._unlink(msg)
                 del msg.input[:]
@@ -554,11 +592,7 @@ class Graph:
 
     def has_consumers(self, name: str) -> bool:
         """Whether any node reads node ``name`` (data or control); cheaper than ``consumers``."""
-        users = self._consumers.get(name)
-        if not users:
-            return False
-        nodes = self._nodes
-        return any(u in nodes for u in users)
+        return bool(self._consumers.get(name))  # readers in the index are nodes of the graph
 
     def bypass(self, node, input_index: int = 0) -> None:
         """Remove ``node`` and feed its readers from its data input ``input_index``.
@@ -639,18 +673,21 @@ class Graph:
         """Remove every node that no output (or ``keep`` node) depends on; returns their names."""
         roots = [producer_name(o) for o in (list(outputs) if outputs is not None else self.outputs)]
         roots += [producer_name(k) for k in keep]
+        nodes = self._nodes
         reached = set()
-        stack = [r for r in roots if r in self._nodes]
+        stack = [r for r in roots if r in nodes]
         while stack:
             name = stack.pop()
             if name in reached:
                 continue
             reached.add(name)
-            stack.extend(producer_name(i) for i in self._nodes[name]._msg.input
-                         if producer_name(i) in self._nodes)
-        dead = [n for n in self._nodes if n not in reached]
+            for text in nodes[name]._msg.input[:]:
+                producer = producer_name(text) if ":" in text or text.startswith("^") else text
+                if producer in nodes and producer not in reached:
+                    stack.append(producer)
+        dead = [n for n in nodes if n not in reached]
         if dead:
-            self.remove([self._nodes[n] for n in dead])
+            self.remove([nodes[n] for n in dead])
         return dead
 
     # -- order and checks ---------------------------------------------------
@@ -677,15 +714,24 @@ class Graph:
             current = nxt
 
     def _kahn_order(self) -> tuple[list[str], list[str]]:
-        """Stable topological order (ties keep graph order); also the nodes left over."""
-        index = {name: i for i, name in enumerate(self._nodes)}
-        pending = {}
-        for name, node in self._nodes.items():
-            pending[name] = len({producer_name(i) for i in node._msg.input[:]
-                                 if producer_name(i) in self._nodes})
+        """Stable topological order (ties keep graph order); also the nodes left over.
+
+        Edges are counted from the consumer index, without parsing input strings.  When
+        every edge already runs forward in graph order (a loaded or sorted graph), that
+        order is the answer: it is the first one the heap below would pick anyway.
+        """
+        names = list(self._nodes)
+        index = {name: i for i, name in enumerate(names)}
+        if self._runs_forward(index):
+            return names, []
+        pending = dict.fromkeys(names, 0)  # producers in the graph, each counted once
+        for producer, users in self._consumers.items():
+            if producer in index:
+                for user in users:
+                    if user in pending:
+                        pending[user] += 1
         heap = [index[n] for n, c in pending.items() if c == 0]
         heapq.heapify(heap)
-        names = list(self._nodes)
         order = []
         while heap:
             name = names[heapq.heappop(heap)]
@@ -698,6 +744,16 @@ class Graph:
         placed = set(order)
         return order, [n for n in names if n not in placed]
 
+    def _runs_forward(self, index: dict) -> bool:
+        """Whether every edge goes from a node to one later in ``index`` (graph positions)."""
+        for producer, users in self._consumers.items():
+            at = index.get(producer)
+            if at is not None:
+                for user in users:
+                    if index.get(user, at + 1) <= at:
+                        return False
+        return True
+
     def toposort(self) -> None:
         """Reorder nodes so every node follows its inputs; otherwise keeps graph order."""
         order, left = self._kahn_order()
@@ -709,9 +765,11 @@ class Graph:
 
     def check(self) -> None:
         """Raise a GraphtoolError for dangling inputs or cycles."""
-        for node in self._nodes.values():
+        nodes = self._nodes
+        for node in nodes.values():
             for text in node._msg.input[:]:
-                if producer_name(text) not in self._nodes:
+                if (producer_name(text) if ":" in text or text.startswith("^") else text) \
+                        not in nodes:
                     raise GraphtoolError(
                         f"node {node.name!r} reads {text!r}, but no node is called "
                         f"{producer_name(text)!r}" + did_you_mean(producer_name(text), self._nodes),

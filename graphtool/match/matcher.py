@@ -32,7 +32,7 @@ def _canonical(tensor: str) -> str:
     return tensor[:-2] if tensor.endswith(":0") else tensor
 
 
-@dataclass
+@dataclass(slots=True)
 class Match:
     """A successful match: graph names bound to each capture."""
     root: str
@@ -58,8 +58,10 @@ class Match:
     def env(self, graph) -> dict:
         """Capture name -> Capture (or list of Captures), for expressions."""
         env = {name: Capture(name, graph, node) for name, node in self.nodes.items()}
-        env.update((name, Capture(name, graph, t)) for name, t in self.tensors.items())
-        env.update((name, [Capture(name, graph, t) for t in ts]) for name, ts in self.rests.items())
+        for name, tensor in self.tensors.items():  # loops: built for every candidate checked
+            env[name] = Capture(name, graph, tensor)
+        for name, tensors in self.rests.items():
+            env[name] = [Capture(name, graph, t) for t in tensors]
         return env
 
     def scope(self, graph, lets):
@@ -114,6 +116,8 @@ def _root_screen(pattern: Pattern):
     swappable = set(root.commutative or ())
     fixed = [(p, ops) for p, ops in enumerate(wanted) if ops is not None and p not in swappable]
     anywhere = [ops for p, ops in enumerate(wanted) if ops is not None and p in swappable]
+    if not fixed and not anywhere:
+        return None  # the arity alone: the search itself checks that early enough
     swappable = sorted(swappable)
 
     def screen(graph, node) -> bool:
@@ -130,8 +134,9 @@ def _root_screen(pattern: Pattern):
                 producer = graph.get(data[position])
                 if producer is not None:
                     present.add(producer.op)
-            if any(present.isdisjoint(ops) for ops in anywhere):
-                return False
+            for ops in anywhere:  # a loop, not any(): a generator costs more than the test
+                if present.isdisjoint(ops):
+                    return False
         return True
     return screen
 
@@ -204,9 +209,9 @@ class Matcher:
             if not self._walk_node(root, node, bind, chosen):
                 continue
             found = self._snapshot(node.name)
-            if self.structural:
-                return found
-            if self._conditions(found) is None and self._containment(found, outputs) is None:
+            if self.structural or (
+                    (not self.conditions or self._conditions(found) is None)
+                    and (not self._inner or self._containment(found, outputs) is None)):
                 return found
         return None
 

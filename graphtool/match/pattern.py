@@ -9,6 +9,7 @@ commutativity) so the matcher can trust it.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -181,8 +182,10 @@ class ConstCheck:
         if not holds_constant(msg):
             return "is not a constant"
         tensor = msg.attr["value"].tensor
-        if self.dtypes is not None and _dtype_name(tensor.dtype) not in self.dtypes:
-            return f"constant dtype {as_dtype(tensor.dtype)} is not {'/'.join(sorted(self.dtypes))}"
+        if self.dtypes is not None:
+            dtype = _dtype_name(tensor.dtype)
+            if dtype not in self.dtypes:
+                return f"constant dtype {dtype} is not {self._dtypes_text}"
         dims = shape_of(tensor.tensor_shape) or ()
         if self.ranks is not None and len(dims) not in self.ranks:
             return f"constant rank {len(dims)} is not {'/'.join(map(str, sorted(self.ranks)))}"
@@ -212,6 +215,11 @@ class ConstCheck:
                 shown = array.reshape(-1)[:4].tolist()
                 return f"constant value {shown}{'...' if count > 4 else ''} is not {self.value!r}"
         return None
+
+    @functools.cached_property
+    def _dtypes_text(self) -> str:
+        """The wanted dtypes as a failure names them (a rewrite fails most candidates)."""
+        return "/".join(sorted(self.dtypes))
 
     def _close(self, array, count: int) -> bool:
         """``array`` equals ``value`` within rtol/atol.  For a single expected number the

@@ -129,8 +129,10 @@ def remove_control_inputs(graph, ctx, ops: list | None = None):
     wanted = set(ops) if ops else None
 
     def has_control(node) -> bool:
-        return any(t.startswith("^") for t in node.proto.input[:]) and (
-            wanted is None or node.op in wanted)
+        for text in node.proto.input[:]:  # a plain loop: this runs over every node
+            if text.startswith("^"):
+                return wanted is None or node.op in wanted
+        return False
     return _change_each(graph, has_control, lambda n: n.remove_control_inputs())
 
 

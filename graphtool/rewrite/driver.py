@@ -135,7 +135,8 @@ class _StageRun:
                 self._sweep(rule, matchers[rule.id], within, counts, touched)
             if not counts:
                 return number
-            within = self.index.ordered(self._downstream(touched, depth))
+            # The possible new roots: nodes at most depth - 1 edges below a change.
+            within = self.index.ordered(self.graph.downstream(touched, max(depth - 1, 0)))
         busy = ", ".join(f"{rid} ({n} times)" for rid, n in counts.most_common())
         raise GraphtoolError(
             f"stage {self.stage.name!r} still changes the graph after {self.max_passes} passes; "
@@ -144,46 +145,34 @@ class _StageRun:
 
     def _sweep(self, rule, matcher, within, counts, touched) -> None:
         ops = rule.pattern.root_ops
-        graph = self.graph
-        for name in self.index.candidates(ops, within):
+        graph, index, outputs = self.graph, self.index, self.outputs
+        replacement, control, stage, rid = rule.replacement, rule.control, self.stage.name, rule.id
+        bypass = replacement.kind == "bypass"
+        fired = 0
+        for name in index.candidates(ops, within):
             node = graph.get(name)
-            if node is None or (ops is not None and node.op not in ops):
-                continue
+            if node is None:
+                continue  # removed by an earlier firing (a changed op fails the match at once)
             try:
-                found = matcher.match(graph, node, outputs=self.outputs)
+                found = matcher.match(graph, node, outputs=outputs)
             except GraphtoolError as exc:
                 raise _rule_error(rule, name, None, exc) from exc
             if found is None:
                 continue
-            edit = Edit(graph, self.index, self.outputs)
+            edit = Edit(graph, index, outputs)
             try:
-                scope = None if rule.replacement.kind == "bypass" else found.scope(graph, rule.lets)
-                apply(rule.replacement, found, edit, scope, rule.control)
+                apply(replacement, found, edit, None if bypass else found.scope(graph, rule.lets),
+                      control)
             except Exception as exc:  # noqa: BLE001 - reported with the rule and the nodes
                 raise _rule_error(rule, name, found.matched, exc) from exc
-            entry = {"rule": rule.id, "stage": self.stage.name, "root": name,
-                     "matched": found.matched}
+            entry = {"rule": rid, "stage": stage, "root": name, "matched": found.matched}
             entry.update(edit.summary())
             self.entries.append(entry)
-            counts[rule.id] += 1
-            self.fired[rule.id] += 1
-            touched.update(edit.touched())
-
-    def _downstream(self, seeds: set[str], depth: int) -> set[str]:
-        """Nodes at most ``depth - 1`` edges downstream of ``seeds``: the possible new roots."""
-        graph = self.graph
-        seen = {s for s in seeds if s in graph}
-        frontier = list(seen)
-        readers = graph.readers
-        for _ in range(max(depth - 1, 0)):
-            following = set()
-            for name in frontier:
-                for reader in readers(name):
-                    if reader not in seen:
-                        seen.add(reader)
-                        following.add(reader)
-            frontier = following
-        return seen
+            fired += 1
+            edit.add_touched(touched)
+        if fired:
+            counts[rid] += fired
+            self.fired[rid] += fired
 
     def _action(self, rule) -> None:
         before = len(self.graph)

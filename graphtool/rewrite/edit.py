@@ -8,7 +8,6 @@ object, so their edits are logged and indexed too.
 """
 from __future__ import annotations
 
-from graphtool.graph import producer_name
 
 CONST_OP = "Const"  # the GraphDef constant op, as Graph.add_const writes it
 
@@ -19,13 +18,14 @@ class OpIndex:
     def __init__(self, graph):
         self.by_op: dict[str, dict[str, None]] = {}
         by_op = self.by_op
-        pairs = graph.named_ops()
-        for name, op in pairs:  # add() inlined: this runs over every node once per stage
-            group = by_op.get(op)
-            if group is None:
-                group = by_op[op] = {}
-            group[name] = None
-        self.serial: dict[str, int] = {name: i for i, (name, _) in enumerate(pairs)}
+        names = graph.names()
+        for name, op in zip(names, graph.ops()):  # add() inlined: runs over every node per stage
+            try:
+                by_op[op][name] = None
+            except KeyError:  # the first node of its op
+                by_op[op] = {name: None}
+        self.serial: dict[str, int] = {name: i for i, name in enumerate(names)}
+        self._serial_in_order = True  # iterating serial goes in serial order (until a rename)
 
     def add(self, name: str, op: str) -> None:
         self.by_op.setdefault(op, {})[name] = None
@@ -43,11 +43,14 @@ class OpIndex:
     def rename(self, old: str, new: str, op: str) -> None:
         self.remove(old, op)
         self.serial[new] = self.serial.get(old, len(self.serial))
+        self._serial_in_order = False
         self.by_op.setdefault(op, {})[new] = None
 
-    def ordered(self, names) -> list[str]:
+    def ordered(self, names: set[str]) -> list[str]:
         """``names`` (those ever indexed) in stable serial order."""
         serial = self.serial
+        if self._serial_in_order and len(names) * 4 > len(serial):  # a filter beats a sort
+            return [n for n in serial if n in names]
         return sorted((n for n in names if n in serial), key=serial.__getitem__)
 
     def candidates(self, ops, within: list[str] | None = None) -> list[str]:
@@ -151,17 +154,16 @@ class Edit:
     # -- removing -----------------------------------------------------------
     def remove(self, names) -> None:
         """Remove nodes that nothing outside the set reads."""
-        nodes = [self.graph.node(n) for n in names]
-        doomed = {n.name for n in nodes}
-        producers = {producer_name(i) for n in nodes for i in n.proto.input[:]} - doomed
-        self.graph.remove(nodes)
+        graph, index = self.graph, self.index
+        nodes = [graph.node(n) for n in names]
+        self.seeds.update(graph.remove(nodes))
         for node in nodes:
-            self.removed[node.name] = None
-            self.created.pop(node.name, None)
-            self.changed.pop(node.name, None)
-            if self.index is not None:
-                self.index.remove(node.name, node.op)
-        self.seeds.update(p for p in producers if p in self.graph)
+            name = node.name  # a removed node keeps its name and op
+            self.removed[name] = None
+            self.created.pop(name, None)
+            self.changed.pop(name, None)
+            if index is not None:
+                index.remove(name, node.op)
 
     def remove_dead(self, names) -> list[str]:
         """Remove those of ``names`` that nothing outside them reads and that are no graph
@@ -187,10 +189,10 @@ class Edit:
         return gone
 
     # -- results ------------------------------------------------------------
-    def touched(self) -> set[str]:
-        """Surviving nodes whose neighbourhood changed: where new matches may appear."""
-        names = set(self.created) | set(self.changed) | set(self.renamed.values()) | self.seeds
-        return {n for n in names if n in self.graph}
+    def add_touched(self, names: set) -> None:
+        """Add the nodes whose neighbourhood changed - where new matches may appear - to
+        ``names``; some may be gone by now (the driver keeps only those in the graph)."""
+        names.update(self.created, self.changed, self.renamed.values(), self.seeds)
 
     def summary(self) -> dict:
         entry = {"created": list(self.created), "removed": list(self.removed),

@@ -51,6 +51,7 @@ def resolve_constant_switches(graph, ctx):
 
 
 _SHAPES_ATTR = "_output_shapes"
+_CONSTANTS = "annotate_output_shapes.constants"  # ctx.memo key
 
 
 @register_action("annotate_output_shapes")
@@ -71,27 +72,45 @@ def annotate_output_shapes(graph, ctx):
     from graphtool.analysis.shapes import infer_shapes
 
     known = ctx.memo.setdefault(_SHAPES_ATTR, {})  # name -> (Node, infos), fully known only
+    constants = ctx.memo.setdefault(_CONSTANTS, {})  # name -> (Node, op) of constants seen
     shapes = ctx.handoff.get(SHAPES_HANDOFF)  # a fold right before: its analysis still holds
     if shapes is None:
         shapes = infer_shapes(graph, ctx.input_shapes, lazy=True)
-    for name, (node, infos) in list(known.items()):
-        if graph.get(name) is node:  # the same node (a new one may have taken a freed name)
-            shapes.set_outputs(name, infos)
-        else:
-            del known[name]
+    for memo in (known, constants):  # a removed node held here would keep its NodeDef alive
+        for name in [name for name, entry in memo.items() if not entry[0].alive]:
+            del memo[name]
+    # First what each node needs - nothing, its known shapes written, or inference - and
+    # then, in graph order, the inference (only if some node needs it) and the writing.
+    todo = []
+    for node in graph.nodes:
+        msg = node.proto
+        name = msg.name
+        entry = known.get(name)
+        if entry is not None and entry[0] is node:
+            if _SHAPES_ATTR in msg.attr:
+                continue  # written by an earlier run, or copied by the rule that rebuilt it
+            if not ("value" in msg.attr and holds_constant(msg)):
+                todo.append((node, entry[1]))
+            continue
+        seen = constants.get(name)
+        if seen is not None and seen[0] is node and seen[1] == msg.op:
+            continue  # the same constant as in an earlier run
+        if "value" in msg.attr and holds_constant(msg):
+            constants[name] = (node, msg.op)  # shape(c) of a constant reads its tensor
+            continue
+        todo.append((node, None))
+    if any(infos is None for _, infos in todo):
+        for name, (node, infos) in list(known.items()):
+            if graph.get(name) is node:  # the same node (a new one may have taken a freed name)
+                shapes.set_outputs(name, infos)
+            else:
+                del known[name]
     changed = []
     encoded: dict = {}  # shapes -> their AttrValue: most nodes share a few shapes
     with np.errstate(all="ignore"):
-        for node in graph.nodes:
-            msg = node.proto
-            if "value" in msg.attr and holds_constant(msg):
-                continue  # shape(c) of a constant reads its tensor
-            name = msg.name
-            if name in known:
-                infos = known[name][1]
-                if _SHAPES_ATTR in msg.attr:
-                    continue  # written by an earlier run, or copied by the rule that rebuilt it
-            else:
+        for node, infos in todo:
+            name = node.name
+            if infos is None:
                 infos = shapes.outputs(node)
                 if not infos or not all(i.fully_known for i in infos):
                     continue
@@ -100,7 +119,7 @@ def annotate_output_shapes(graph, ctx):
             value = encoded.get(dims)
             if value is None:
                 value = encoded[dims] = encode_attr([Shape(d) for d in dims], "list")
-            msg.attr[_SHAPES_ATTR].CopyFrom(value)
+            node.proto.attr[_SHAPES_ATTR].CopyFrom(value)
             changed.append(name)
     return {"changed": changed}
 
