@@ -249,11 +249,7 @@ def apply(rep: Replacement, match, edit: Edit, env, control: str) -> None:
     """
     graph = edit.graph
     matched = match.matched
-    inside = set(matched)
-    controls = []
-    if control == "keep":
-        controls = list(dict.fromkeys(
-            c for n in matched for c in graph.node(n).control_inputs if c not in inside))
+    controls = _outside_controls(graph, matched) if control == "keep" else []
     if rep.kind == "bypass":
         target = _tensor_ref(rep.target, match, {})[0]
         was_output = _bypass(match, target, edit, controls)
@@ -270,8 +266,23 @@ def apply(rep: Replacement, match, edit: Edit, env, control: str) -> None:
         edit.remove_dead([n for n in matched if n != match.root])
 
 
+def _outside_controls(graph, matched: list[str]) -> list[str]:
+    """The nodes outside the match that matched nodes wait for, in input order, once each."""
+    found: dict[str, None] = {}
+    for name in matched:
+        for text in graph.node(name).proto.input[:]:
+            if text.startswith("^"):
+                found[text[1:]] = None
+    if found and len(matched) > 1:
+        for name in matched:
+            found.pop(name, None)
+    return list(found)
+
+
 def _retarget_controls(edit: Edit, match, target: str, control: str) -> None:
     """Control edges from outside onto replaced inner nodes: onto ``target`` (keep) or gone."""
+    if len(match.matched) == 1:
+        return  # only the root, whose readers the replacement itself takes care of
     graph = edit.graph
     inside = set(match.matched)
     for name in match.matched:
