@@ -75,6 +75,14 @@ def producer_name(text: str) -> str:
     return head if sep and tail.isdecimal() and tail.isascii() else text
 
 
+def _producers(msg) -> list[str]:
+    """The producing node of each input of NodeDef ``msg``, in input order; plain names
+    (most inputs) are taken as they are, without parsing.  Used by every whole-graph
+    loop over edges, so it is one call per node rather than one per input."""
+    return [producer_name(text) if ":" in text or text.startswith("^") else text
+            for text in msg.input[:]]
+
+
 class Node:
     """A view of one NodeDef inside a Graph.  Inputs change only through this API."""
 
@@ -455,8 +463,7 @@ class Graph:
     def _link(self, msg) -> None:
         """Count ``msg`` as a consumer of each of its inputs' producers."""
         consumers, name = self._consumers, msg.name
-        for text in msg.input[:]:
-            producer = producer_name(text) if ":" in text or text.startswith("^") else text
+        for producer in _producers(msg):
             counts = consumers.get(producer)
             if counts is None:
                 consumers[producer] = {name: 1}
@@ -481,8 +488,7 @@ class Graph:
     def _unlink(self, msg) -> list[str]:
         """Undo ``_link`` for the current inputs of ``msg``; returns their producers."""
         consumers, name = self._consumers, msg.name
-        producers = [producer_name(text) if ":" in text or text.startswith("^") else text
-                     for text in msg.input[:]]
+        producers = _producers(msg)
         for producer in producers:
             counts = consumers.get(producer)
             if counts is not None:
@@ -681,8 +687,7 @@ class Graph:
             if name in reached:
                 continue
             reached.add(name)
-            for text in nodes[name]._msg.input[:]:
-                producer = producer_name(text) if ":" in text or text.startswith("^") else text
+            for producer in _producers(nodes[name]._msg):
                 if producer in nodes and producer not in reached:
                     stack.append(producer)
         dead = [n for n in nodes if n not in reached]
@@ -767,13 +772,12 @@ class Graph:
         """Raise a GraphtoolError for dangling inputs or cycles."""
         nodes = self._nodes
         for node in nodes.values():
-            for text in node._msg.input[:]:
-                if (producer_name(text) if ":" in text or text.startswith("^") else text) \
-                        not in nodes:
+            for producer in _producers(node._msg):
+                if producer not in nodes:
+                    text = next(t for t in node._msg.input if producer_name(t) == producer)
                     raise GraphtoolError(
                         f"node {node.name!r} reads {text!r}, but no node is called "
-                        f"{producer_name(text)!r}" + did_you_mean(producer_name(text), self._nodes),
-                        path=self.source)
+                        f"{producer!r}" + did_you_mean(producer, nodes), path=self.source)
         cycle = self.find_cycle()
         if cycle:
             raise GraphtoolError("the graph has a cycle: " + " -> ".join(cycle + cycle[:1]),
