@@ -137,6 +137,18 @@ def as_dtype(value) -> DType:
     return found
 
 
+
+_NAMES: dict = {}
+
+
+def dtype_name(dtype) -> str:
+    """The short name of a DType or DataType number ('float32'), remembered: rule checks
+    and fold logs name the same few types over and over."""
+    name = _NAMES.get(dtype)  # DTypes hash as their numbers: one table for both
+    if name is None:
+        name = _NAMES[dtype] = str(as_dtype(dtype))
+    return name
+
 def to_numpy(dtype) -> np.dtype:
     """The numpy dtype holding values of a TensorFlow dtype."""
     if type(dtype) is DType or type(dtype) is int:  # DTypes and their numbers hash alike

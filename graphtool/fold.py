@@ -35,7 +35,7 @@ import numpy as np
 
 from graphtool import ops
 from graphtool.analysis.shapes import data_order, infer_shapes
-from graphtool.dtypes import DType, to_numpy
+from graphtool.dtypes import DType, dtype_name, to_numpy
 from graphtool.errors import GraphtoolError
 from graphtool.gcpause import paused_gc
 from graphtool.graph import split_ref
@@ -389,10 +389,10 @@ class _Rewriter:
             self._adopt(name, fold, fold.values[0].source, controls)
         return self._log(created)
 
-    def _unread(self, name: str, users=None) -> bool:
+    def _unread(self, name: str) -> bool:
         """Whether only folded nodes read ``name``, and through data edges only."""
         folds = self.folds
-        for user in self.graph.readers(name) if users is None else users:
+        for user in self.graph.readers(name):
             fold = folds.get(user)
             if fold is None or fold.controls and name in fold.controls:
                 return False
@@ -469,12 +469,10 @@ class _Rewriter:
                 node.set_inputs(refs)
 
     def _log(self, created: dict) -> list[dict]:
-        log, names = [], _DTYPE_NAMES
+        log = []
         for name, fold in self.folds.items():
-            if len(fold.infos) == 1:  # _entry, inlined for the common case
-                info = fold.infos[0]
-                dtype = names.get(info.dtype) or _dtype_name(info.dtype)
-                log.append({"node": name, "op": fold.op, "shape": list(info.shape), "dtype": dtype})
+            if len(fold.infos) == 1:
+                log.append(_entry(name, fold.op, fold.infos[0]))
                 continue
             for port, const in zip(fold.ports, created[name]):
                 log.append(dict(_entry(const.name, fold.op, fold.infos[port]), **{"from": name}))
@@ -489,17 +487,7 @@ def _set_dims(tensor, shape: tuple) -> None:
 
 
 def _entry(name: str, op: str, info) -> dict:
-    dtype = _DTYPE_NAMES.get(info.dtype) or _dtype_name(info.dtype)
-    return {"node": name, "op": op, "shape": list(info.shape), "dtype": dtype}
-
-
-def _dtype_name(dtype) -> str:
-    """str(dtype), remembered: a log names the same few dtypes many times."""
-    name = _DTYPE_NAMES[dtype] = str(dtype)
-    return name
-
-
-_DTYPE_NAMES: dict = {}
+    return {"node": name, "op": op, "shape": list(info.shape), "dtype": dtype_name(info.dtype)}
 
 
 __all__ = ["DEFAULT_MAX_BYTES", "fold_constants"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphtool.attrs import Func
-from graphtool.dtypes import DType, as_dtype
+from graphtool.dtypes import DType, as_dtype, dtype_name
 from graphtool.errors import GraphtoolError
 from graphtool.lang.capture import holds_constant
 from graphtool.lang.source import Position, SourceMap
@@ -152,17 +152,6 @@ def _storage(tensor, count: int) -> str:
     return "tensor_content"
 
 
-_DTYPE_NAMES: dict[int, str] = {}
-
-
-def _dtype_name(enum: int) -> str:
-    """'float32' for a TensorProto dtype number (memoised: the matcher asks per candidate)."""
-    name = _DTYPE_NAMES.get(enum)
-    if name is None:
-        name = _DTYPE_NAMES[enum] = str(as_dtype(enum))
-    return name
-
-
 @dataclass(frozen=True)
 class ConstCheck:
     """Constraints on a constant node's tensor (its ``value`` attr)."""
@@ -183,7 +172,7 @@ class ConstCheck:
             return "is not a constant"
         tensor = msg.attr["value"].tensor
         if self.dtypes is not None:
-            dtype = _dtype_name(tensor.dtype)
+            dtype = dtype_name(tensor.dtype)
             if dtype not in self.dtypes:
                 return f"constant dtype {dtype} is not {self._dtypes_text}"
         dims = shape_of(tensor.tensor_shape) or ()

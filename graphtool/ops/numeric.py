@@ -20,9 +20,8 @@ def widened(fn):
     @functools.wraps(fn)
     def run(*arrays):
         for a in arrays:
-            dtype = a.dtype
-            if dtype in _FLOAT16 or dtype.kind == "V" and dtype.name == "bfloat16":  # is_half
-                narrow = dtype
+            if is_half(a.dtype):
+                narrow = a.dtype
                 break
         else:
             return fn(*arrays)
