@@ -80,23 +80,12 @@ print(json.dumps([[t * 1e3 for t in spent] for spent in times]))
 # Runs in a fresh Python: load + rewrite (in place, as the CLI does) one synthetic graph of
 # bench_rewrite.py.
 _SCALING_RUN = r"""
-import json, sys, time
+import json, sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
-from bench_rewrite import cached_graph
-import graphtool
-from graphtool.rewrite import load_rules, rewrite
-path = cached_graph(int(sys.argv[3]), sys.argv[4])
+from bench_rewrite import cached_graph, measure
+from graphtool.rewrite import load_rules
 rules = load_rules(sys.argv[5])
-started = time.perf_counter()
-graph = graphtool.load(path, check=False)
-loaded = time.perf_counter() - started
-nodes = len(graph)
-started, cpu = time.perf_counter(), time.process_time()
-result = rewrite(graph, rules, in_place=True)  # as `graphtool rewrite` does: no copy
-spent, cpu = time.perf_counter() - started, time.process_time() - cpu
-print(json.dumps({"nodes": nodes, "load_s": loaded, "rewrite_s": spent, "rewrite_cpu_s": cpu,
-                  "after": result.stats["nodes_after"],
-                  "firings": sum(result.stats["fired"].values())}))
+print(json.dumps(measure(cached_graph(int(sys.argv[3]), sys.argv[4]), rules)))
 """
 
 
