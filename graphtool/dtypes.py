@@ -149,6 +149,7 @@ def dtype_name(dtype) -> str:
         name = _NAMES[dtype] = str(as_dtype(dtype))
     return name
 
+
 def to_numpy(dtype) -> np.dtype:
     """The numpy dtype holding values of a TensorFlow dtype."""
     if type(dtype) is DType or type(dtype) is int:  # DTypes and their numbers hash alike
