@@ -19,9 +19,8 @@ import numpy as np
 from graphtool.attrs import Func
 from graphtool.dtypes import DType, as_dtype, dtype_name
 from graphtool.errors import GraphtoolError
-from graphtool.lang.capture import holds_constant
 from graphtool.lang.source import Position, SourceMap
-from graphtool.tensors import has_typed_values, shape_of
+from graphtool.tensors import has_typed_values, shape_of, to_array
 
 _REF = re.compile(r"^(?P<rest>\.\.\.)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)?(?::(?P<port>\d+))?$")
 
@@ -142,12 +141,12 @@ def compile_attr_checks(attrs: dict) -> list[AttrCheck]:
     return checks
 
 
-def _storage(tensor, count: int) -> str:
+def _storage(tensor, dtype: int, count: int) -> str:
     """Which TensorProto field holds the values: "tensor_content", "typed_values" or "nothing"
     (no elements).  The typed list is looked at first: it is cheap, the bytes are copied."""
     if count == 0:
         return "nothing (no elements)"
-    if has_typed_values(tensor) or not tensor.tensor_content:
+    if has_typed_values(tensor, dtype) or not tensor.tensor_content:
         return "typed_values"
     return "tensor_content"
 
@@ -168,11 +167,14 @@ class ConstCheck:
 
     def test(self, node) -> str | None:
         msg = node.proto
-        if not holds_constant(msg):
+        held = msg.attr.get("value")  # holds_constant with one lookup of the attr, not three
+        if held is None or held.WhichOneof("value") != "tensor" or (
+                msg.input and not all(text.startswith("^") for text in msg.input[:])):
             return "is not a constant"
-        tensor = msg.attr["value"].tensor
+        tensor = held.tensor
+        number = tensor.dtype
         if self.dtypes is not None:
-            dtype = dtype_name(tensor.dtype)
+            dtype = dtype_name(number)
             if dtype not in self.dtypes:
                 return f"constant dtype {dtype} is not {self._dtypes_text}"
         dims = shape_of(tensor.tensor_shape) or ()
@@ -187,12 +189,12 @@ class ConstCheck:
         if self.max_elements is not None and count > self.max_elements:
             return f"constant has {count} elements, over {self.max_elements}"
         if self.storage is not None:
-            stored = _storage(tensor, count)
+            stored = _storage(tensor, number, count)
             if stored != self.storage:
                 return f"constant values are stored in {stored}, not {self.storage}"
         if self.value is None and self.all_equal is None:
             return None
-        array = node.tensor
+        array = to_array(tensor)  # what node.tensor reads, without looking the attr up again
         if self.all_equal is not None and count:
             flat = array.reshape(-1)
             if bool(np.all(flat == flat[0])) != self.all_equal:
