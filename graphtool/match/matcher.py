@@ -99,23 +99,26 @@ class _Exhausted(Exception):
     pass
 
 
-def _root_screen(pattern: Pattern):
+def _root_screen(pattern: Pattern, structural: bool):
     """A quick necessary test for a candidate root, or None when the pattern allows none.
 
-    Most candidates fail at the root's own inputs: the wrong number, or producers
-    of the wrong op.  Checking that with plain loops before the backtracking
-    search starts skips the search for them; a candidate that passes is
-    searched in full, so the screen never changes what matches.
+    Most candidates fail at the root's own inputs: the wrong number, producers of
+    the wrong op, or constants of the wrong kind (dtype, shape, storage; their
+    values are left to the search, which decodes them only if it gets there).
+    Checking that with plain loops before the backtracking search starts skips
+    the search for them; a candidate that passes is searched in full, so the
+    screen never changes what matches.
     """
     root = pattern.nodes[pattern.root]
     if root.inputs is None or root.variadic:
         return None
     arity = len(root.inputs)
-    wanted = [pattern.nodes[r.name].ops if r.name in pattern.nodes else None
-              for r in root.inputs]
+    defined = [pattern.nodes.get(r.name) for r in root.inputs]
     swappable = set(root.commutative or ())
-    fixed = [(p, ops) for p, ops in enumerate(wanted) if ops is not None and p not in swappable]
-    anywhere = [ops for p, ops in enumerate(wanted) if ops is not None and p in swappable]
+    fixed = [(p, pn.ops, None if structural else pn.const) for p, pn in enumerate(defined)
+             if pn is not None and p not in swappable and (pn.ops is not None or pn.const)]
+    anywhere = [pn.ops for p, pn in enumerate(defined)
+                if pn is not None and pn.ops is not None and p in swappable]
     if not fixed and not anywhere:
         return None  # the arity alone: the search itself checks that early enough
     swappable = sorted(swappable)
@@ -124,9 +127,10 @@ def _root_screen(pattern: Pattern):
         data = [t for t in node.proto.input[:] if not t.startswith("^")]
         if len(data) != arity:
             return False
-        for position, ops in fixed:
+        for position, ops, const in fixed:
             producer = graph.get(data[position])
-            if producer is None or producer.op not in ops:
+            if producer is None or ops is not None and producer.op not in ops or (
+                    const is not None and const.test(producer, values=False) is not None):
                 return False
         if anywhere:
             present = set()
@@ -157,7 +161,7 @@ class Matcher:
         self.describe_condition = describe_condition
         self._nodes = pattern.nodes
         self._inner = [n for n in pattern.order[1:] if not pattern.nodes[n].shared]
-        self._screen = _root_screen(pattern)
+        self._screen = _root_screen(pattern, structural)
         # Without variadic nodes, once each commutative node's input order is chosen every
         # pattern input meets exactly one tensor: a plain walk per combination of orders
         # (in the order the backtracking search tries them) replaces the generators.

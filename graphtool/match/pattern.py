@@ -165,7 +165,10 @@ class ConstCheck:
     max_elements: int | None = None
     storage: str | None = None   # "tensor_content" or "typed_values"
 
-    def test(self, node) -> str | None:
+    def test(self, node, *, values: bool = True) -> str | None:
+        """None when ``node`` meets every constraint, else why not.  ``values=False`` leaves
+        out the ones that decode the tensor (value, all_equal), for a quick screen that must
+        not raise where the search would not have looked."""
         msg = node.proto
         held = msg.attr.get("value")  # holds_constant with one lookup of the attr, not three
         if held is None or held.WhichOneof("value") != "tensor" or (
@@ -192,7 +195,7 @@ class ConstCheck:
             stored = _storage(tensor, number, count)
             if stored != self.storage:
                 return f"constant values are stored in {stored}, not {self.storage}"
-        if self.value is None and self.all_equal is None:
+        if not values or self.value is None and self.all_equal is None:
             return None
         array = to_array(tensor)  # what node.tensor reads, without looking the attr up again
         if self.all_equal is not None and count:
