@@ -20,7 +20,7 @@ from graphtool.attrs import Func
 from graphtool.dtypes import DType, as_dtype, dtype_name
 from graphtool.errors import GraphtoolError
 from graphtool.lang.source import Position, SourceMap
-from graphtool.tensors import has_typed_values, shape_of, to_array
+from graphtool.tensors import decode, has_typed_values, shape_of, to_array
 
 _REF = re.compile(r"^(?P<rest>\.\.\.)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)?(?::(?P<port>\d+))?$")
 
@@ -180,7 +180,8 @@ class ConstCheck:
             dtype = dtype_name(number)
             if dtype not in self.dtypes:
                 return f"constant dtype {dtype} is not {self._dtypes_text}"
-        dims = shape_of(tensor.tensor_shape) or ()
+        shape = shape_of(tensor.tensor_shape)
+        dims = shape or ()
         if self.ranks is not None and len(dims) not in self.ranks:
             return f"constant rank {len(dims)} is not {'/'.join(map(str, sorted(self.ranks)))}"
         if self.shape is not None and (len(dims) != len(self.shape) or any(
@@ -197,7 +198,10 @@ class ConstCheck:
                 return f"constant values are stored in {stored}, not {self.storage}"
         if not values or self.value is None and self.all_equal is None:
             return None
-        array = to_array(tensor)  # what node.tensor reads, without looking the attr up again
+        if shape is None or min(shape, default=0) < 0:
+            array = to_array(tensor)  # which refuses a shape that is not fully known
+        else:  # to_array without reading the attr, the dtype and the shape again
+            array = decode(tensor, as_dtype(number), shape)
         if self.all_equal is not None and count:
             flat = array.reshape(-1)
             if bool(np.all(flat == flat[0])) != self.all_equal:
