@@ -457,8 +457,9 @@ class Graph:
             inputs = _ordered_inputs(inputs)
         self._unlink(msg)
         del msg.input[:]
-        msg.input.extend(inputs)
-        self._link(msg)
+        if inputs:  # a node left without inputs (a folded Const) has nothing to link
+            msg.input.extend(inputs)
+            self._link(msg)
 
     def _link(self, msg) -> None:
         """Count ``msg`` as a consumer of each of its inputs' producers."""

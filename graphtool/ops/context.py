@@ -159,19 +159,27 @@ class Ctx:
 
 class NodeCtx(Ctx):
     """A Ctx over a NodeDef: attrs decoded from the message when asked for (one object
-    per node, no closures), ``pinned`` standing in for the ``pinned_attr`` attr."""
+    per node, no closures), ``pinned`` standing in for the ``pinned_attr`` attr.  Op and
+    name are read from the message only when asked for too (most shape functions and
+    kernels never do)."""
 
     __slots__ = ("_msg", "_pinned", "_pinned_attr")
 
     def __init__(self, msg, inputs: list[TensorInfo], value_limit: int = VALUE_LIMIT,
                  pinned_attr: str | None = None, pinned=None):
-        self.op = msg.op
-        self.name = msg.name
         self.inputs = inputs
         self.value_limit = value_limit
         self._msg = msg
         self._pinned_attr = pinned_attr
         self._pinned = pinned
+
+    @property
+    def op(self) -> str:
+        return self._msg.op
+
+    @property
+    def name(self) -> str:
+        return self._msg.name
 
     def _get_attr(self, key: str, default):
         if key == self._pinned_attr:

@@ -9,7 +9,9 @@ from graphtool.ops.context import Ctx, TensorInfo, format_shape
 def out(dtype, shape, value=None, partial=None) -> TensorInfo:
     if type(shape) is not tuple and shape is not None:
         shape = tuple(shape)
-    return TensorInfo(dtype, shape, value, partial)
+    # tuple.__new__ skips the NamedTuple's Python-level __new__: every shape function
+    # ends here.
+    return tuple.__new__(TensorInfo, (dtype, shape, value, partial))
 
 
 def unknown_rank(dtype=None) -> TensorInfo:

@@ -92,11 +92,11 @@ def fold_constants(graph, ctx, max_bytes: int = 64 << 20, input_shapes: dict | N
     shapes = infer_shapes(graph, input_shapes or ctx.input_shapes, lazy=True)
     folded = fold(graph, max_bytes=max_bytes, shapes=shapes)
     ctx.handoff[SHAPES_HANDOFF] = shapes
-    after = set(graph.names())
     written = [e["node"] for e in folded or [] if isinstance(e, dict) and "node" in e]
+    # No second set of every name: on a 1M-node graph each costs a tenth of a second.
     return {"created": [n for n in written if n not in before],
-            "removed": sorted(before - after),
-            "changed": [n for n in written if n in before and n in after],
+            "removed": sorted(before.difference(graph.names())),
+            "changed": [n for n in written if n in before and n in graph],
             "folded": len(written)}
 
 
