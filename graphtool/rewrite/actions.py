@@ -166,6 +166,8 @@ def sort(graph, ctx):
 def set_input_shape(graph, ctx, shapes: dict | None = None):
     """Pin the ``shape`` attr of graph inputs (default: the shapes given to the rewrite)."""
     shapes = shapes if shapes is not None else ctx.input_shapes
+    if not shapes:
+        return {"changed": []}  # nothing to pin: no walk over the graph for its inputs
     changed = []
     inputs = {n.name: n for n in graph.inputs}
     for name, dims in shapes.items():

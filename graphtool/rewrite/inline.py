@@ -53,7 +53,8 @@ def inline_calls(graph, *, max_depth: int = 50) -> dict:
     changed: list[str] = []
     outputs = {parse_ref(o).node for o in graph.outputs}
     for _ in range(max_depth):
-        calls = _functions_called(graph, library)
+        # Without a library nothing can be inlined: no walk over every node to find that out.
+        calls = _functions_called(graph, library) if library else []
         if not calls:
             break
         for call, fdef, fattrs in calls:

@@ -29,7 +29,7 @@ def resolve_constant_switches(graph, ctx):
     """
     from graphtool.freeze.phase import BRANCH_OPS, prune_known_branches
 
-    if not any(node.op in BRANCH_OPS for node in graph.nodes):
+    if BRANCH_OPS.isdisjoint(graph.ops()):
         return {"removed": [], "changed": []}
     graph_def = _wiring(graph)
     before = {n.name: list(n.input) for n in graph_def.node}
