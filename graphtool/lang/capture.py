@@ -73,6 +73,8 @@ class Capture:
 
     @property
     def port(self) -> int:
+        if ":" not in self.tensor:  # a node capture, or port 0: asked once per shape lookup
+            return 0
         return parse_ref(self.tensor).port
 
     @property
@@ -107,9 +109,15 @@ class Capture:
 
     def static_shape(self) -> list[int] | None:
         """The shape if known without running the graph: constants, ``_output_shapes``, ``shape``."""
+        dims = self.static_dims()
+        return None if dims is None else list(dims)
+
+    def static_dims(self) -> tuple | None:
+        """``static_shape`` as the remembered tuple: no copy for conditions that only
+        test, count or measure it (``known_shape``, ``rank``, ``size``)."""
         if self._shape is _UNSET:
             self._shape = self._find_shape()
-        return None if self._shape is None else list(self._shape)
+        return self._shape
 
     def _find_shape(self) -> tuple | None:
         if self.is_const:

@@ -288,9 +288,11 @@ def _retarget_controls(edit: Edit, match, target: str, control: str) -> None:
     for name in match.matched:
         if name == match.root or name not in graph:
             continue
-        for reader in graph.consumers(name):
-            if reader.name in inside or reader.name in edit.created or (
-                    "^" + name) not in reader.inputs:
+        for reader_name in graph.readers(name):  # names: most readers are matched nodes
+            if reader_name in inside or reader_name in edit.created:
+                continue
+            reader = graph.node(reader_name)
+            if ("^" + name) not in reader.inputs:
                 continue
             if any(i.split(":")[0] == name for i in reader.data_inputs):
                 continue  # a shared node keeps its readers
