@@ -13,7 +13,7 @@ from graphtool.attrs import shape_of
 from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.graph import parse_ref
-from graphtool.tensors import to_array
+from graphtool.tensors import decode, to_array
 
 
 _UNSET = object()
@@ -94,7 +94,12 @@ class Capture:
                     f"capture {self.name!r} is node {node.name!r} ({node.op}), not a constant, "
                     "so it has no value; check is_const(...) in where: or run fold_constants")
             # is_const checked the value attr: its tensor is read without asking again
-            self._value = to_array(self.node.proto.attr["value"].tensor)
+            tensor = self.node.proto.attr["value"].tensor
+            shape = self._shape
+            if shape is _UNSET or shape is None or (shape and min(shape) < 0):
+                self._value = to_array(tensor)
+            else:  # a condition read the shape from this header: decode without reading it again
+                self._value = decode(tensor, as_dtype(tensor.dtype), shape)
         return self._value
 
     def static_dtype(self) -> DType | None:
