@@ -457,8 +457,9 @@ def _tensor(node: NewNode, env) -> tuple[np.ndarray, DType]:
         declared = value_of(declared.evaluate(env))
         if type(declared) is not list or any(type(d) is not int for d in declared):
             declared = [int(d) for d in np.ravel(declared)]  # shape(x) gives ints already
-    if declared is not None and (len(declared) != array.ndim or any(
-            d is not None and d != s for d, s in zip(declared, array.shape))):
+    if declared is not None and declared != list(array.shape) and (
+            len(declared) != array.ndim or any(
+                d is not None and d != s for d, s in zip(declared, array.shape))):
         shown = [("?" if d is None else d) for d in declared]
         raise GraphtoolError(f"{node.position}: computed const {node.key!r} has shape "
                              f"{list(array.shape)}, but the rule declares {shown}")
