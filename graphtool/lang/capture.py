@@ -13,7 +13,7 @@ from graphtool.attrs import shape_of
 from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.graph import parse_ref
-from graphtool.tensors import to_array
+from graphtool.tensors import decode, to_array
 
 
 _UNSET = object()
@@ -73,6 +73,8 @@ class Capture:
 
     @property
     def port(self) -> int:
+        if ":" not in self.tensor:  # a node capture, or port 0: asked once per shape lookup
+            return 0
         return parse_ref(self.tensor).port
 
     @property
@@ -92,7 +94,12 @@ class Capture:
                     f"capture {self.name!r} is node {node.name!r} ({node.op}), not a constant, "
                     "so it has no value; check is_const(...) in where: or run fold_constants")
             # is_const checked the value attr: its tensor is read without asking again
-            self._value = to_array(self.node.proto.attr["value"].tensor)
+            tensor = self.node.proto.attr["value"].tensor
+            shape = self._shape
+            if shape is _UNSET or shape is None or (shape and min(shape) < 0):
+                self._value = to_array(tensor)
+            else:  # a condition read the shape from this header: decode without reading it again
+                self._value = decode(tensor, as_dtype(tensor.dtype), shape)
         return self._value
 
     def static_dtype(self) -> DType | None:
@@ -107,9 +114,15 @@ class Capture:
 
     def static_shape(self) -> list[int] | None:
         """The shape if known without running the graph: constants, ``_output_shapes``, ``shape``."""
+        dims = self.static_dims()
+        return None if dims is None else list(dims)
+
+    def static_dims(self) -> tuple | None:
+        """``static_shape`` as the remembered tuple: no copy for conditions that only
+        test, count or measure it (``known_shape``, ``rank``, ``size``)."""
         if self._shape is _UNSET:
             self._shape = self._find_shape()
-        return None if self._shape is None else list(self._shape)
+        return self._shape
 
     def _find_shape(self) -> tuple | None:
         if self.is_const:

@@ -49,6 +49,10 @@ class ExprValue(Computed):
     def evaluate(self, env):
         return self.expression.evaluate(env)
 
+    def holds(self, env) -> bool:
+        value = self.expression.evaluate(env)  # a condition's usual answer is a bool
+        return value if value is True or value is False else truth(value)
+
     def __str__(self) -> str:
         return self.expression.text.strip()
 

@@ -136,6 +136,10 @@ class _Compiler:
     def __init__(self, expr: Expression, names: Container[str] | None):
         self.expr = expr
         self.names = names
+        # What compiled leaves stand for, so calls and comparisons with literal or
+        # capture operands skip a closure call per operand: closure -> value / name.
+        self.literals: dict[Compiled, object] = {}
+        self.bound: dict[Compiled, str] = {}
 
     def fail(self, node, message: str):
         raise self.expr._error(message, _node_at(node))
@@ -153,7 +157,13 @@ class _Compiler:
         value = node.value
         if isinstance(value, (bytes, complex)) or value is Ellipsis:
             self.fail(node, f"{type(value).__name__} literals are not allowed")
-        return lambda env: value
+        return self._literal(value)
+
+    def _literal(self, value) -> Compiled:
+        def literal(env):
+            return value
+        self.literals[literal] = value
+        return literal
 
     def _Name(self, node):
         name = node.id
@@ -161,8 +171,7 @@ class _Compiler:
             self.fail(node, f"the name {name!r} is not allowed (dunder names are reserved)")
         # A capture or let named like a constant (e, pi, ...) is that capture, not the constant.
         if name in fn.CONSTANTS and not (self.names is not None and name in self.names):
-            value = fn.CONSTANTS[name]
-            return lambda env: value
+            return self._literal(fn.CONSTANTS[name])
         if self.names is None or name in self.names:
             if name not in self.expr.names_used:
                 self.expr.names_used.append(name)
@@ -172,6 +181,7 @@ class _Compiler:
                     return env[name]
                 except KeyError:
                     raise GraphtoolError(f"{name!r} is not bound") from None
+            self.bound[lookup] = name
             return lookup
         if name in fn.FUNCTIONS:
             self.fail(node, f"{name!r} is a function; call it, e.g. {name}(x)")
@@ -249,6 +259,15 @@ class _Compiler:
             rest.append((op, self.compile(right)))
         if len(rest) == 1:
             op, right_fn = rest[0]
+            if right_fn in self.literals:  # size(s) == 1, attr(x, 'k') == 'v'
+                right_value = self.literals[right_fn]
+
+                def compare_literal(env):
+                    left = first(env)
+                    if isinstance(left, Capture):
+                        left = left.value
+                    return op(left, right_value)
+                return compare_literal
 
             def compare_one(env):
                 left = first(env)
@@ -326,10 +345,34 @@ class _Compiler:
         if keywords:
             return lambda env: function(*[a(env) for a in args],
                                         **{k: v(env) for k, v in keywords.items()})
+        if args and args[0] in self.bound and all(a in self.literals for a in args[1:]):
+            return _call_on_capture(function, self.bound[args[0]],
+                                    tuple(self.literals[a] for a in args[1:]))
         if len(args) == 1:
             only = args[0]
             return lambda env: function(only(env))
         return lambda env: function(*[a(env) for a in args])
+
+
+def _call_on_capture(function, name: str, literals: tuple) -> Compiled:
+    """``function(name, *literals)``, the usual call (``shape(x)``, ``attr(x, 'k', 0)``),
+    with the lookup inlined and the literals evaluated once."""
+    if not literals:
+        def call_one(env):
+            try:
+                value = env[name]
+            except KeyError:
+                raise GraphtoolError(f"{name!r} is not bound") from None
+            return function(value)
+        return call_one
+
+    def call(env):
+        try:
+            value = env[name]
+        except KeyError:
+            raise GraphtoolError(f"{name!r} is not bound") from None
+        return function(value, *literals)
+    return call
 
 
 def _as_index(value):

@@ -128,15 +128,24 @@ def shape(x) -> list[int]:
 
 
 def known_shape(x) -> bool:
-    return not isinstance(x, Capture) or x.static_shape() is not None
+    return not isinstance(x, Capture) or x.static_dims() is not None
+
+
+def _dims(x):
+    """``shape(x)``, as a capture's remembered tuple when it has one (no list built)."""
+    if isinstance(x, Capture):
+        dims = x.static_dims()
+        if dims is not None:
+            return dims
+    return shape(x)
 
 
 def rank(x) -> int:
-    return len(shape(x))
+    return len(_dims(x))
 
 
 def size(x) -> int:
-    return int(math.prod(shape(x)))
+    return int(math.prod(_dims(x)))
 
 
 def length(x) -> int:
@@ -215,7 +224,7 @@ def reshape(x, new_shape):
     dims = value_of(new_shape)
     if type(dims) is not list or not all(type(d) is int for d in dims):  # [-1] is the usual
         dims = [int(d) for d in np.ravel(dims)]
-    return np.reshape(_array(x), dims)
+    return _array(x).reshape(dims)  # the method: np.reshape adds two Python calls
 
 
 def transpose(x, perm=None):

@@ -175,12 +175,15 @@ class Edit:
             if gone:
                 self.remove(gone)
             return gone
+        # Readers are read once; the walk goes readers first (a match lists producers
+        # before readers), so a chain dies in one pass and the next one confirms it.
+        readers = [(name, graph.readers(name)) for name in reversed(pending)]
         dead: set[str] = set()
         progress = True
         while progress:
             progress = False
-            for name in pending:
-                if name not in dead and all(c.name in dead for c in graph.consumers(name)):
+            for name, users in readers:
+                if name not in dead and all(u in dead for u in users):
                     dead.add(name)
                     progress = True
         gone = [n for n in pending if n in dead]

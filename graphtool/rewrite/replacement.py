@@ -288,9 +288,11 @@ def _retarget_controls(edit: Edit, match, target: str, control: str) -> None:
     for name in match.matched:
         if name == match.root or name not in graph:
             continue
-        for reader in graph.consumers(name):
-            if reader.name in inside or reader.name in edit.created or (
-                    "^" + name) not in reader.inputs:
+        for reader_name in graph.readers(name):  # names: most readers are matched nodes
+            if reader_name in inside or reader_name in edit.created:
+                continue
+            reader = graph.node(reader_name)
+            if ("^" + name) not in reader.inputs:
                 continue
             if any(i.split(":")[0] == name for i in reader.data_inputs):
                 continue  # a shared node keeps its readers
@@ -455,8 +457,9 @@ def _tensor(node: NewNode, env) -> tuple[np.ndarray, DType]:
         declared = value_of(declared.evaluate(env))
         if type(declared) is not list or any(type(d) is not int for d in declared):
             declared = [int(d) for d in np.ravel(declared)]  # shape(x) gives ints already
-    if declared is not None and (len(declared) != array.ndim or any(
-            d is not None and d != s for d, s in zip(declared, array.shape))):
+    if declared is not None and declared != list(array.shape) and (
+            len(declared) != array.ndim or any(
+                d is not None and d != s for d, s in zip(declared, array.shape))):
         shown = [("?" if d is None else d) for d in declared]
         raise GraphtoolError(f"{node.position}: computed const {node.key!r} has shape "
                              f"{list(array.shape)}, but the rule declares {shown}")
