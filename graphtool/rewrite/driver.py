@@ -136,7 +136,7 @@ class _StageRun:
             if not counts:
                 return number
             # The possible new roots: nodes at most depth - 1 edges below a change.
-            within = self.index.ordered(self.graph.downstream(touched, max(depth - 1, 0)))
+            within = self.graph.downstream(touched, max(depth - 1, 0))
         busy = ", ".join(f"{rid} ({n} times)" for rid, n in counts.most_common())
         raise GraphtoolError(
             f"stage {self.stage.name!r} still changes the graph after {self.max_passes} passes; "

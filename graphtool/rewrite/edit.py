@@ -53,19 +53,21 @@ class OpIndex:
             return [n for n in serial if n in names]
         return sorted((n for n in names if n in serial), key=serial.__getitem__)
 
-    def candidates(self, ops, within: list[str] | None = None) -> list[str]:
-        """Names of nodes with one of ``ops`` (None: any); only those of ``within`` (a list in
-        serial order, see ``ordered``) when given."""
+    def candidates(self, ops, within: set[str] | None = None) -> list[str]:
+        """Names of nodes with one of ``ops`` (None: any), in serial order; only those in
+        ``within`` (a set of names) when given.  The set is cut down to the candidates
+        before anything is ordered: a later pass's neighbourhood can be most of a large
+        graph, and ordering all of it would cost more than the few candidates it holds."""
         if within is not None:
             if ops is None:
-                return list(within)
+                return self.ordered(within)
             groups = [self.by_op[o] for o in ops if o in self.by_op]
             if not groups:
                 return []
-            if len(groups) == 1:
-                group = groups[0]
-                return [n for n in within if n in group]
-            return [n for n in within if any(n in g for g in groups)]
+            found = within.intersection(groups[0])
+            for group in groups[1:]:
+                found.update(within.intersection(group))
+            return self.ordered(found)
         if ops is None:
             names = [n for group in self.by_op.values() for n in group]
         elif len(ops) == 1:
