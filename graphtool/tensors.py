@@ -93,22 +93,45 @@ def write_array(tensor, array, dtype=None) -> DType:
     """Fill an empty TensorProto (e.g. a NodeDef's ``value`` attr, in place, saving
     ``from_array``'s copy) with ``array``; returns the dtype written."""
     array = np.asarray(array)
-    dt = as_dtype(dtype) if dtype is not None else as_dtype(
-        array.dtype if array.dtype != object and array.dtype.kind not in "SU" else DType.string)
+    dt = array_dtype(array, dtype)
     tensor.dtype = int(dt)
-    tensor.tensor_shape.SetInParent()  # present even for a scalar, as shape_proto gives
-    dims = tensor.tensor_shape.dim
-    for size in array.shape:
-        dims.add(size=int(size))
+    tensor.tensor_shape.CopyFrom(array_shape(array.shape))  # present even for a scalar
+    write_values(tensor, array, dt)
+    return dt
+
+
+def array_dtype(array: np.ndarray, dtype=None) -> DType:
+    """The dtype ``write_array`` stores ``array`` as: ``dtype`` when given."""
+    if dtype is not None:
+        return as_dtype(dtype)
+    kind = array.dtype.kind
+    return as_dtype(array.dtype if kind != "O" and kind not in "SU" else DType.string)
+
+
+_SHAPES: dict[tuple, object] = {}  # array shape -> TensorShapeProto, shared: copy, never edit
+
+
+def array_shape(shape: tuple):
+    """A TensorShapeProto for a numpy shape, shared between calls: copying it in one go
+    costs less than adding the dims one by one (constants come in few shapes)."""
+    proto = _SHAPES.get(shape)
+    if proto is None:
+        if len(_SHAPES) >= 4096:  # bounded, for long sessions over many graphs
+            _SHAPES.clear()
+        proto = _SHAPES[shape] = shape_proto(shape)
+    return proto
+
+
+def write_values(tensor, array: np.ndarray, dt: DType) -> None:
+    """The values part of ``write_array``: tensor_content, or string_val for strings."""
     if dt == DType.string:
         tensor.string_val.extend(
             v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1))
-        return dt
+        return
     data = np.ascontiguousarray(array, dtype=to_numpy(dt))
     if data.dtype.byteorder == ">":
         data = data.astype(data.dtype.newbyteorder("<"))
     tensor.tensor_content = data.tobytes()
-    return dt
 
 
 def uses_tensor_content(tensor) -> bool:
