@@ -75,12 +75,12 @@ def producer_name(text: str) -> str:
     return head if sep and tail.isdecimal() and tail.isascii() else text
 
 
-def _producers(msg) -> list[str]:
-    """The producing node of each input of NodeDef ``msg``, in input order; plain names
+def _producers(inputs: list[str]) -> list[str]:
+    """The producing node of each of a node's input strings, in input order; plain names
     (most inputs) are taken as they are, without parsing.  Used by every whole-graph
     loop over edges, so it is one call per node rather than one per input."""
     return [producer_name(text) if ":" in text or text.startswith("^") else text
-            for text in msg.input[:]]
+            for text in inputs]
 
 
 class Node:
@@ -256,8 +256,9 @@ class Graph:
                 duplicates.append(name)
                 continue
             nodes[name] = Node(self, msg)
-            if msg.input:  # sources (a third of most graphs) have no edges
-                link(msg)
+            inputs = msg.input[:]
+            if inputs:  # sources (a third of most graphs) have no edges
+                link(name, inputs)
         if duplicates:
             raise GraphtoolError(
                 f"duplicate node names {sorted(set(duplicates))[:5]}: a GraphDef needs unique "
@@ -455,16 +456,19 @@ class Graph:
         msg = node._check()
         if any(i.startswith("^") for i in inputs):
             inputs = _ordered_inputs(inputs)
-        self._unlink(msg)
-        del msg.input[:]
+        name, field = msg.name, msg.input
+        current = field[:]
+        if current:  # a source has no edges to undo
+            self._unlink(name, current)
+            del field[:]
         if inputs:  # a node left without inputs (a folded Const) has nothing to link
-            msg.input.extend(inputs)
-            self._link(msg)
+            field.extend(inputs)
+            self._link(name, inputs)
 
-    def _link(self, msg) -> None:
-        """Count ``msg`` as a consumer of each of its inputs' producers."""
-        consumers, name = self._consumers, msg.name
-        for producer in _producers(msg):
+    def _link(self, name: str, inputs: list[str]) -> None:
+        """Count node ``name`` as a consumer of the producers of its ``inputs``."""
+        consumers = self._consumers
+        for producer in _producers(inputs):
             counts = consumers.get(producer)
             if counts is None:
                 consumers[producer] = {name: 1}
@@ -486,10 +490,10 @@ class Graph:
         else:
             counts[reader] = counts.get(reader, 0) + count
 
-    def _unlink(self, msg) -> list[str]:
-        """Undo ``_link`` for the current inputs of ``msg``; returns their producers."""
-        consumers, name = self._consumers, msg.name
-        producers = _producers(msg)
+    def _unlink(self, name: str, inputs: list[str]) -> list[str]:
+        """Undo ``_link`` for node ``name``'s current ``inputs``; returns their producers."""
+        consumers = self._consumers
+        producers = _producers(inputs)
         for producer in producers:
             counts = consumers.get(producer)
             if counts is not None:
@@ -528,17 +532,18 @@ class Graph:
                     "rewire them first (replace_all_uses or bypass)")
         producers = set()
         for name, node in doomed.items():
-            msg = node._msg
-            if msg.input:  # sources (Consts, most of a batch) have no edges to undo
-                producers.update(self._unlink(msg))
-                del msg.input[:]
+            field = node._msg.input
+            inputs = field[:]
+            if inputs:  # sources (Consts, most of a batch) have no edges to undo
+                producers.update(self._unlink(name, inputs))
+                del field[:]
             del table[name]
             consumers.pop(name, None)
             node._alive = False
         if self._outputs is not None:
             self._outputs = [o for o in self._outputs if producer_name(o) not in doomed]
         self._order_changed = True
-        return {p for p in producers if p in table}
+        return set(filter(table.__contains__, producers))  # no comprehension frame
 
     def replace_all_uses(self, old: str, new: str) -> int:
         """Rewire every reader of tensor ``old`` to tensor ``new``; returns the count.
@@ -584,10 +589,10 @@ class Graph:
             changed.append(node)
             if controls:  # ^new may now be there twice: relink all
                 updated = _ordered_inputs(updated)
-                self._unlink(msg)
+                self._unlink(user, current)
                 del msg.input[:]
                 msg.input.extend(updated)
-                self._link(msg)
+                self._link(user, updated)
                 continue
             del msg.input[:]
             msg.input.extend(updated)  # positions kept: control inputs stay last
@@ -641,18 +646,20 @@ class Graph:
             raise GraphtoolError(f"{name!r} cannot adopt {donor_name!r}: "
                                  + (f"{sorted(others)[:5]} read it too" if others
                                     else "a node cannot adopt itself"))
-        self._unlink(own)
-        linked = len(msg.input) > 0  # each read of a field builds a wrapper: once
-        if linked:
-            self._unlink(msg)
+        own_inputs = own.input[:]  # each read of a field builds a wrapper: once
+        if own_inputs:
+            self._unlink(name, own_inputs)
+        inputs = msg.input[:]
+        if inputs:
+            self._unlink(donor_name, inputs)
         del self._nodes[donor_name]
         consumers.pop(donor_name, None)
         donor._alive = False
         donor._msg = NodeDef(name=donor_name, op=msg.op)  # the removed view keeps its name
         msg.name = name
         node._msg = msg
-        if linked:
-            self._link(msg)
+        if inputs:
+            self._link(name, inputs)
         self._order_changed = True
 
     def rename(self, old: str, new: str) -> Node:
@@ -688,7 +695,7 @@ class Graph:
             if name in reached:
                 continue
             reached.add(name)
-            for producer in _producers(nodes[name]._msg):
+            for producer in _producers(nodes[name]._msg.input[:]):
                 if producer in nodes and producer not in reached:
                     stack.append(producer)
         dead = [n for n in nodes if n not in reached]
@@ -773,7 +780,7 @@ class Graph:
         """Raise a GraphtoolError for dangling inputs or cycles."""
         nodes = self._nodes
         for node in nodes.values():
-            for producer in _producers(node._msg):
+            for producer in _producers(node._msg.input[:]):
                 if producer not in nodes:
                     text = next(t for t in node._msg.input if producer_name(t) == producer)
                     raise GraphtoolError(
