@@ -226,11 +226,16 @@ class Node:
 
     def set_tensor(self, array, dtype=None) -> None:
         """Store ``array`` as this node's ``value`` (tensor_content) and ``dtype`` attrs."""
-        from graphtool.tensors import write_array
         msg = self._check()
-        tensor = msg.attr["value"].tensor
-        tensor.Clear()
-        msg.attr["dtype"].type = int(write_array(tensor, array, dtype))  # in place: no copy
+        msg.attr["value"].Clear()
+        _write_const(msg, array, dtype)
+
+
+def _write_const(msg, array, dtype) -> None:
+    """Set the ``value`` and ``dtype`` attrs of NodeDef ``msg`` (no ``value`` yet) to
+    ``array``, written in place: no copy of the tensor."""
+    from graphtool.tensors import write_array
+    msg.attr["dtype"].type = int(write_array(msg.attr["value"].tensor, array, dtype))
 
 
 class Graph:
@@ -426,30 +431,45 @@ class Graph:
 
         ``attrs`` maps keys to Python values or ``(value, kind)`` pairs.
         """
-        if name is None:
-            name = self.fresh_name(op)
-        elif name in self._nodes:
-            raise GraphtoolError(f"a node named {name!r} already exists; use graph.fresh_name()")
-        if not name or name.startswith("^") or _PORT.match(name):
-            raise GraphtoolError(f"{name!r} is not a valid node name")
-        msg = NodeDef(name=name, op=op, device=device)
-        node = Node(self, msg)
-        self._nodes[name] = node
-        self._order_changed = True
+        name = self._new_name(name, op)
+        inputs = [str(i) for i in inputs]
+        if any(i.startswith("^") for i in inputs):
+            inputs = _ordered_inputs(inputs)
+        # One constructor call, inputs included: a new node has no edges to undo.
+        msg = NodeDef(name=name, op=op, input=inputs, device=device) if device else \
+            NodeDef(name=name, op=op, input=inputs)
+        node = self._insert(name, msg, inputs)
         for key, value in (attrs or {}).items():
             if isinstance(value, tuple) and len(value) == 2 and value[1] in attr_codec.KINDS:
                 node.set_attr(key, value[0], value[1])
             else:
                 node.set_attr(key, value)
-        inputs = [str(i) for i in inputs]
-        if inputs:  # a new node has no edges to undo
-            self._set_inputs(node, inputs)
         return node
 
     def add_const(self, array, name: str | None = None, dtype=None) -> Node:
         """Add a Const holding ``array`` (written as tensor_content)."""
-        node = self.add_node("Const", name or self.fresh_name("Const"))
-        node.set_tensor(array, dtype)
+        name = self._new_name(name or None, "Const")
+        msg = NodeDef(name=name, op="Const")
+        _write_const(msg, array, dtype)
+        return self._insert(name, msg, ())
+
+    def _new_name(self, name: str | None, op: str) -> str:
+        """The name of a node to add: ``name`` when valid and free, a fresh one if None."""
+        if name is None:
+            return self.fresh_name(op)
+        if name in self._nodes:
+            raise GraphtoolError(f"a node named {name!r} already exists; use graph.fresh_name()")
+        if not name or name.startswith("^") or ":" in name and _PORT.match(name):
+            raise GraphtoolError(f"{name!r} is not a valid node name")
+        return name
+
+    def _insert(self, name: str, msg, inputs) -> Node:
+        """Add NodeDef ``msg`` called ``name`` (checked), whose inputs are ``inputs``."""
+        node = Node(self, msg)
+        self._nodes[name] = node
+        self._order_changed = True
+        if inputs:
+            self._link(name, inputs)
         return node
 
     def _set_inputs(self, node: Node, inputs: list[str]) -> None:
