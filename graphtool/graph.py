@@ -67,6 +67,11 @@ def split_ref(text: str) -> tuple[str, int]:
     return text, 0
 
 
+def _tensor(text: str) -> tuple[str, int]:
+    """``parse_ref(text)[:2]`` without building the tuple's class."""
+    return (text[1:], 0) if text.startswith("^") else split_ref(text)
+
+
 def producer_name(text: str) -> str:
     """The node name of an input string (``parse_ref(text).node``, without the tuple)."""
     if text.startswith("^"):
@@ -576,13 +581,13 @@ class Graph:
 
     def rewire(self, old: str, new: str) -> list[Node]:
         """``replace_all_uses``, returning the nodes whose inputs changed."""
-        old_ref, new_ref = parse_ref(str(old)), parse_ref(str(new))
-        old_node, new_node = old_ref.node, new_ref.node
+        old_node, old_port = _tensor(str(old))
+        new_node, new_port = _tensor(str(new))
         # The spellings of the old tensor, and what each becomes.
-        data_forms = ({old_node, old_node + ":0"} if old_ref.port == 0
-                      else {f"{old_node}:{old_ref.port}"})
-        new_data = new_node if new_ref.port == 0 else f"{new_node}:{new_ref.port}"
-        control_form = "^" + old_node if old_ref.port == 0 else None
+        data_forms = ({old_node, old_node + ":0"} if old_port == 0
+                      else {f"{old_node}:{old_port}"})
+        new_data = new_node if new_port == 0 else f"{new_node}:{new_port}"
+        control_form = "^" + old_node if old_port == 0 else None
         new_control = "^" + new_node
         changed = []
         users = self._consumers.get(old_node)
@@ -591,32 +596,28 @@ class Graph:
             node = nodes.get(user)
             if node is None or user == new_node:
                 continue
-            msg = node._msg
-            current = msg.input[:]
-            updated = current[:]
+            field = node._msg.input
+            current = field[:]
             moved = 0
             controls = False
             for i, text in enumerate(current):
                 if text in data_forms:
-                    updated[i] = new_data
+                    field[i] = new_data  # in place: positions kept, control inputs stay last
                     moved += 1
                 elif text == control_form:
-                    updated[i] = new_control
-                    moved += 1
                     controls = True
-            if not moved:
+            if controls:  # ^new may now be there twice: relink all
+                updated = _ordered_inputs([new_control if t == control_form else t
+                                           for t in field[:]])
+                self._unlink(user, current)
+                del field[:]
+                field.extend(updated)
+                self._link(user, updated)
+            elif moved:
+                self._move_edges(user, old_node, new_node, moved)
+            else:
                 continue
             changed.append(node)
-            if controls:  # ^new may now be there twice: relink all
-                updated = _ordered_inputs(updated)
-                self._unlink(user, current)
-                del msg.input[:]
-                msg.input.extend(updated)
-                self._link(user, updated)
-                continue
-            del msg.input[:]
-            msg.input.extend(updated)  # positions kept: control inputs stay last
-            self._move_edges(user, old_node, new_node, moved)
         if self._outputs is not None and any(producer_name(o) == old_node
                                              for o in self._outputs):
             self._outputs = [new_data if o in data_forms else o for o in self._outputs]
