@@ -231,16 +231,11 @@ class Node:
 
     def set_tensor(self, array, dtype=None) -> None:
         """Store ``array`` as this node's ``value`` (tensor_content) and ``dtype`` attrs."""
+        from graphtool.tensors import write_array
         msg = self._check()
-        msg.attr["value"].Clear()
-        _write_const(msg, array, dtype)
-
-
-def _write_const(msg, array, dtype) -> None:
-    """Set the ``value`` and ``dtype`` attrs of NodeDef ``msg`` (no ``value`` yet) to
-    ``array``, written in place: no copy of the tensor."""
-    from graphtool.tensors import write_array
-    msg.attr["dtype"].type = int(write_array(msg.attr["value"].tensor, array, dtype))
+        tensor = msg.attr["value"].tensor
+        tensor.Clear()
+        msg.attr["dtype"].type = int(write_array(tensor, array, dtype))  # in place: no copy
 
 
 class Graph:
@@ -453,10 +448,9 @@ class Graph:
 
     def add_const(self, array, name: str | None = None, dtype=None) -> Node:
         """Add a Const holding ``array`` (written as tensor_content)."""
+        from graphtool.tensors import const_def
         name = self._new_name(name or None, "Const")
-        msg = NodeDef(name=name, op="Const")
-        _write_const(msg, array, dtype)
-        return self._insert(name, msg, ())
+        return self._insert(name, const_def(name, array, dtype), ())
 
     def _new_name(self, name: str | None, op: str) -> str:
         """The name of a node to add: ``name`` when valid and free, a fresh one if None."""

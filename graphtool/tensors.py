@@ -15,7 +15,7 @@ import numpy as np
 from graphtool.dtypes import DType, as_dtype, to_numpy
 from graphtool.errors import GraphtoolError
 from graphtool.attrs import shape_of, shape_proto  # noqa: F401 (re-exported)
-from graphtool.proto import TensorProto
+from graphtool.proto import NodeDef, TensorProto
 
 # Which typed field holds the values of each dtype when tensor_content is empty.
 _VAL_FIELD = {
@@ -120,6 +120,32 @@ def array_shape(shape: tuple):
             _SHAPES.clear()
         proto = _SHAPES[shape] = shape_proto(shape)
     return proto
+
+
+_CONSTS: dict[tuple, object] = {}  # (dtype, shape) -> nameless, valueless Const NodeDef
+
+
+def const_def(name: str, array, dtype=None):
+    """A Const NodeDef called ``name`` holding ``array`` (as ``write_array`` writes it):
+    a copy of a cached one of its dtype and shape, named and filled, which costs less
+    than setting both attrs field by field."""
+    array = np.asarray(array)
+    dt = array_dtype(array, dtype)
+    key = (dt, array.shape)
+    template = _CONSTS.get(key)
+    if template is None:
+        if len(_CONSTS) >= 4096:  # bounded, like _SHAPES
+            _CONSTS.clear()
+        template = _CONSTS[key] = NodeDef(op="Const")
+        tensor = template.attr["value"].tensor
+        tensor.dtype = int(dt)
+        tensor.tensor_shape.CopyFrom(array_shape(array.shape))
+        template.attr["dtype"].type = int(dt)
+    msg = NodeDef()
+    msg.CopyFrom(template)
+    msg.name = name
+    write_values(msg.attr["value"].tensor, array, dt)
+    return msg
 
 
 def write_values(tensor, array: np.ndarray, dt: DType) -> None:
