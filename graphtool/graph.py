@@ -559,8 +559,9 @@ class Graph:
             del table[name]
             consumers.pop(name, None)
             node._alive = False
-        if self._outputs is not None:
-            self._outputs = [o for o in self._outputs if producer_name(o) not in doomed]
+        outputs = self._outputs  # pinned during a rewrite, and seldom among the removed
+        if outputs is not None and not doomed.keys().isdisjoint(map(producer_name, outputs)):
+            self._outputs = [o for o in outputs if producer_name(o) not in doomed]
         self._order_changed = True
         return set(filter(table.__contains__, producers))  # no comprehension frame
 

@@ -177,13 +177,13 @@ class Edit:
     def remove_dead(self, names) -> list[str]:
         """Remove those of ``names`` that nothing outside them reads and that are no graph
         output (a node read only by other dead ones is dead too)."""
-        graph = self.graph
-        pending = [n for n in dict.fromkeys(names) if n in graph and n not in self.outputs]
+        graph, outputs = self.graph, self.outputs
+        pending = [n for n in dict.fromkeys(names) if n not in outputs and n in graph]
         if len(pending) == 1:  # the common case: one node (bypassed, or a rebuilt pattern's rest)
-            gone = pending if not graph.has_consumers(pending[0]) else []
-            if gone:
-                self.remove(gone)
-            return gone
+            if graph.has_consumers(pending[0]):
+                return []
+            self.remove(pending)
+            return pending
         # Readers are read once; the walk goes readers first (a match lists producers
         # before readers), so a chain dies in one pass and the next one confirms it.
         readers = [(name, graph.readers(name)) for name in reversed(pending)]
