@@ -67,6 +67,11 @@ def split_ref(text: str) -> tuple[str, int]:
     return text, 0
 
 
+def _tensor(text: str) -> tuple[str, int]:
+    """``parse_ref(text)[:2]`` without building the tuple's class."""
+    return (text[1:], 0) if text.startswith("^") else split_ref(text)
+
+
 def producer_name(text: str) -> str:
     """The node name of an input string (``parse_ref(text).node``, without the tuple)."""
     if text.startswith("^"):
@@ -75,12 +80,12 @@ def producer_name(text: str) -> str:
     return head if sep and tail.isdecimal() and tail.isascii() else text
 
 
-def _producers(msg) -> list[str]:
-    """The producing node of each input of NodeDef ``msg``, in input order; plain names
+def _producers(inputs: list[str]) -> list[str]:
+    """The producing node of each of a node's input strings, in input order; plain names
     (most inputs) are taken as they are, without parsing.  Used by every whole-graph
     loop over edges, so it is one call per node rather than one per input."""
     return [producer_name(text) if ":" in text or text.startswith("^") else text
-            for text in msg.input[:]]
+            for text in inputs]
 
 
 class Node:
@@ -256,8 +261,9 @@ class Graph:
                 duplicates.append(name)
                 continue
             nodes[name] = Node(self, msg)
-            if msg.input:  # sources (a third of most graphs) have no edges
-                link(msg)
+            inputs = msg.input[:]
+            if inputs:  # sources (a third of most graphs) have no edges
+                link(name, inputs)
         if duplicates:
             raise GraphtoolError(
                 f"duplicate node names {sorted(set(duplicates))[:5]}: a GraphDef needs unique "
@@ -425,46 +431,63 @@ class Graph:
 
         ``attrs`` maps keys to Python values or ``(value, kind)`` pairs.
         """
-        if name is None:
-            name = self.fresh_name(op)
-        elif name in self._nodes:
-            raise GraphtoolError(f"a node named {name!r} already exists; use graph.fresh_name()")
-        if not name or name.startswith("^") or _PORT.match(name):
-            raise GraphtoolError(f"{name!r} is not a valid node name")
-        msg = NodeDef(name=name, op=op, device=device)
-        node = Node(self, msg)
-        self._nodes[name] = node
-        self._order_changed = True
+        name = self._new_name(name, op)
+        inputs = [str(i) for i in inputs]
+        if any(i.startswith("^") for i in inputs):
+            inputs = _ordered_inputs(inputs)
+        # One constructor call, inputs included: a new node has no edges to undo.
+        msg = NodeDef(name=name, op=op, input=inputs, device=device) if device else \
+            NodeDef(name=name, op=op, input=inputs)
+        node = self._insert(name, msg, inputs)
         for key, value in (attrs or {}).items():
             if isinstance(value, tuple) and len(value) == 2 and value[1] in attr_codec.KINDS:
                 node.set_attr(key, value[0], value[1])
             else:
                 node.set_attr(key, value)
-        inputs = [str(i) for i in inputs]
-        if inputs:  # a new node has no edges to undo
-            self._set_inputs(node, inputs)
         return node
 
     def add_const(self, array, name: str | None = None, dtype=None) -> Node:
         """Add a Const holding ``array`` (written as tensor_content)."""
-        node = self.add_node("Const", name or self.fresh_name("Const"))
-        node.set_tensor(array, dtype)
+        from graphtool.tensors import const_def
+        name = self._new_name(name or None, "Const")
+        return self._insert(name, const_def(name, array, dtype), ())
+
+    def _new_name(self, name: str | None, op: str) -> str:
+        """The name of a node to add: ``name`` when valid and free, a fresh one if None."""
+        if name is None:
+            return self.fresh_name(op)
+        if name in self._nodes:
+            raise GraphtoolError(f"a node named {name!r} already exists; use graph.fresh_name()")
+        if not name or name.startswith("^") or ":" in name and _PORT.match(name):
+            raise GraphtoolError(f"{name!r} is not a valid node name")
+        return name
+
+    def _insert(self, name: str, msg, inputs) -> Node:
+        """Add NodeDef ``msg`` called ``name`` (checked), whose inputs are ``inputs``."""
+        node = Node(self, msg)
+        self._nodes[name] = node
+        self._order_changed = True
+        if inputs:
+            self._link(name, inputs)
         return node
 
     def _set_inputs(self, node: Node, inputs: list[str]) -> None:
         msg = node._check()
         if any(i.startswith("^") for i in inputs):
             inputs = _ordered_inputs(inputs)
-        self._unlink(msg)
-        del msg.input[:]
+        name, field = msg.name, msg.input
+        current = field[:]
+        if current:  # a source has no edges to undo
+            self._unlink(name, current)
+            del field[:]
         if inputs:  # a node left without inputs (a folded Const) has nothing to link
-            msg.input.extend(inputs)
-            self._link(msg)
+            field.extend(inputs)
+            self._link(name, inputs)
 
-    def _link(self, msg) -> None:
-        """Count ``msg`` as a consumer of each of its inputs' producers."""
-        consumers, name = self._consumers, msg.name
-        for producer in _producers(msg):
+    def _link(self, name: str, inputs: list[str]) -> None:
+        """Count node ``name`` as a consumer of the producers of its ``inputs``."""
+        consumers = self._consumers
+        for producer in _producers(inputs):
             counts = consumers.get(producer)
             if counts is None:
                 consumers[producer] = {name: 1}
@@ -486,10 +509,10 @@ class Graph:
         else:
             counts[reader] = counts.get(reader, 0) + count
 
-    def _unlink(self, msg) -> list[str]:
-        """Undo ``_link`` for the current inputs of ``msg``; returns their producers."""
-        consumers, name = self._consumers, msg.name
-        producers = _producers(msg)
+    def _unlink(self, name: str, inputs: list[str]) -> list[str]:
+        """Undo ``_link`` for node ``name``'s current ``inputs``; returns their producers."""
+        consumers = self._consumers
+        producers = _producers(inputs)
         for producer in producers:
             counts = consumers.get(producer)
             if counts is not None:
@@ -528,17 +551,19 @@ class Graph:
                     "rewire them first (replace_all_uses or bypass)")
         producers = set()
         for name, node in doomed.items():
-            msg = node._msg
-            if msg.input:  # sources (Consts, most of a batch) have no edges to undo
-                producers.update(self._unlink(msg))
-                del msg.input[:]
+            field = node._msg.input
+            inputs = field[:]
+            if inputs:  # sources (Consts, most of a batch) have no edges to undo
+                producers.update(self._unlink(name, inputs))
+                del field[:]
             del table[name]
             consumers.pop(name, None)
             node._alive = False
-        if self._outputs is not None:
-            self._outputs = [o for o in self._outputs if producer_name(o) not in doomed]
+        outputs = self._outputs  # pinned during a rewrite, and seldom among the removed
+        if outputs is not None and not doomed.keys().isdisjoint(map(producer_name, outputs)):
+            self._outputs = [o for o in outputs if producer_name(o) not in doomed]
         self._order_changed = True
-        return {p for p in producers if p in table}
+        return set(filter(table.__contains__, producers))  # no comprehension frame
 
     def replace_all_uses(self, old: str, new: str) -> int:
         """Rewire every reader of tensor ``old`` to tensor ``new``; returns the count.
@@ -551,13 +576,13 @@ class Graph:
 
     def rewire(self, old: str, new: str) -> list[Node]:
         """``replace_all_uses``, returning the nodes whose inputs changed."""
-        old_ref, new_ref = parse_ref(str(old)), parse_ref(str(new))
-        old_node, new_node = old_ref.node, new_ref.node
+        old_node, old_port = _tensor(str(old))
+        new_node, new_port = _tensor(str(new))
         # The spellings of the old tensor, and what each becomes.
-        data_forms = ({old_node, old_node + ":0"} if old_ref.port == 0
-                      else {f"{old_node}:{old_ref.port}"})
-        new_data = new_node if new_ref.port == 0 else f"{new_node}:{new_ref.port}"
-        control_form = "^" + old_node if old_ref.port == 0 else None
+        data_forms = ({old_node, old_node + ":0"} if old_port == 0
+                      else {f"{old_node}:{old_port}"})
+        new_data = new_node if new_port == 0 else f"{new_node}:{new_port}"
+        control_form = "^" + old_node if old_port == 0 else None
         new_control = "^" + new_node
         changed = []
         users = self._consumers.get(old_node)
@@ -566,32 +591,28 @@ class Graph:
             node = nodes.get(user)
             if node is None or user == new_node:
                 continue
-            msg = node._msg
-            current = msg.input[:]
-            updated = current[:]
+            field = node._msg.input
+            current = field[:]
             moved = 0
             controls = False
             for i, text in enumerate(current):
                 if text in data_forms:
-                    updated[i] = new_data
+                    field[i] = new_data  # in place: positions kept, control inputs stay last
                     moved += 1
                 elif text == control_form:
-                    updated[i] = new_control
-                    moved += 1
                     controls = True
-            if not moved:
+            if controls:  # ^new may now be there twice: relink all
+                updated = _ordered_inputs([new_control if t == control_form else t
+                                           for t in field[:]])
+                self._unlink(user, current)
+                del field[:]
+                field.extend(updated)
+                self._link(user, updated)
+            elif moved:
+                self._move_edges(user, old_node, new_node, moved)
+            else:
                 continue
             changed.append(node)
-            if controls:  # ^new may now be there twice: relink all
-                updated = _ordered_inputs(updated)
-                self._unlink(msg)
-                del msg.input[:]
-                msg.input.extend(updated)
-                self._link(msg)
-                continue
-            del msg.input[:]
-            msg.input.extend(updated)  # positions kept: control inputs stay last
-            self._move_edges(user, old_node, new_node, moved)
         if self._outputs is not None and any(producer_name(o) == old_node
                                              for o in self._outputs):
             self._outputs = [new_data if o in data_forms else o for o in self._outputs]
@@ -641,18 +662,20 @@ class Graph:
             raise GraphtoolError(f"{name!r} cannot adopt {donor_name!r}: "
                                  + (f"{sorted(others)[:5]} read it too" if others
                                     else "a node cannot adopt itself"))
-        self._unlink(own)
-        linked = len(msg.input) > 0  # each read of a field builds a wrapper: once
-        if linked:
-            self._unlink(msg)
+        own_inputs = own.input[:]  # each read of a field builds a wrapper: once
+        if own_inputs:
+            self._unlink(name, own_inputs)
+        inputs = msg.input[:]
+        if inputs:
+            self._unlink(donor_name, inputs)
         del self._nodes[donor_name]
         consumers.pop(donor_name, None)
         donor._alive = False
         donor._msg = NodeDef(name=donor_name, op=msg.op)  # the removed view keeps its name
         msg.name = name
         node._msg = msg
-        if linked:
-            self._link(msg)
+        if inputs:
+            self._link(name, inputs)
         self._order_changed = True
 
     def rename(self, old: str, new: str) -> Node:
@@ -688,7 +711,7 @@ class Graph:
             if name in reached:
                 continue
             reached.add(name)
-            for producer in _producers(nodes[name]._msg):
+            for producer in _producers(nodes[name]._msg.input[:]):
                 if producer in nodes and producer not in reached:
                     stack.append(producer)
         dead = [n for n in nodes if n not in reached]
@@ -773,7 +796,7 @@ class Graph:
         """Raise a GraphtoolError for dangling inputs or cycles."""
         nodes = self._nodes
         for node in nodes.values():
-            for producer in _producers(node._msg):
+            for producer in _producers(node._msg.input[:]):
                 if producer not in nodes:
                     text = next(t for t in node._msg.input if producer_name(t) == producer)
                     raise GraphtoolError(

@@ -15,7 +15,7 @@ import numpy as np
 from graphtool.dtypes import DType, as_dtype, to_numpy
 from graphtool.errors import GraphtoolError
 from graphtool.attrs import shape_of, shape_proto  # noqa: F401 (re-exported)
-from graphtool.proto import TensorProto
+from graphtool.proto import NodeDef, TensorProto
 
 # Which typed field holds the values of each dtype when tensor_content is empty.
 _VAL_FIELD = {
@@ -93,22 +93,71 @@ def write_array(tensor, array, dtype=None) -> DType:
     """Fill an empty TensorProto (e.g. a NodeDef's ``value`` attr, in place, saving
     ``from_array``'s copy) with ``array``; returns the dtype written."""
     array = np.asarray(array)
-    dt = as_dtype(dtype) if dtype is not None else as_dtype(
-        array.dtype if array.dtype != object and array.dtype.kind not in "SU" else DType.string)
+    dt = array_dtype(array, dtype)
     tensor.dtype = int(dt)
-    tensor.tensor_shape.SetInParent()  # present even for a scalar, as shape_proto gives
-    dims = tensor.tensor_shape.dim
-    for size in array.shape:
-        dims.add(size=int(size))
+    tensor.tensor_shape.CopyFrom(array_shape(array.shape))  # present even for a scalar
+    write_values(tensor, array, dt)
+    return dt
+
+
+def array_dtype(array: np.ndarray, dtype=None) -> DType:
+    """The dtype ``write_array`` stores ``array`` as: ``dtype`` when given."""
+    if dtype is not None:
+        return as_dtype(dtype)
+    kind = array.dtype.kind
+    return as_dtype(array.dtype if kind != "O" and kind not in "SU" else DType.string)
+
+
+_SHAPES: dict[tuple, object] = {}  # array shape -> TensorShapeProto, shared: copy, never edit
+
+
+def array_shape(shape: tuple):
+    """A TensorShapeProto for a numpy shape, shared between calls: copying it in one go
+    costs less than adding the dims one by one (constants come in few shapes)."""
+    proto = _SHAPES.get(shape)
+    if proto is None:
+        if len(_SHAPES) >= 4096:  # bounded, for long sessions over many graphs
+            _SHAPES.clear()
+        proto = _SHAPES[shape] = shape_proto(shape)
+    return proto
+
+
+_CONSTS: dict[tuple, object] = {}  # (dtype, shape) -> nameless, valueless Const NodeDef
+
+
+def const_def(name: str, array, dtype=None):
+    """A Const NodeDef called ``name`` holding ``array`` (as ``write_array`` writes it):
+    a copy of a cached one of its dtype and shape, named and filled, which costs less
+    than setting both attrs field by field."""
+    array = np.asarray(array)
+    dt = array_dtype(array, dtype)
+    key = (dt, array.shape)
+    template = _CONSTS.get(key)
+    if template is None:
+        if len(_CONSTS) >= 4096:  # bounded, like _SHAPES
+            _CONSTS.clear()
+        template = _CONSTS[key] = NodeDef(op="Const")
+        tensor = template.attr["value"].tensor
+        tensor.dtype = int(dt)
+        tensor.tensor_shape.CopyFrom(array_shape(array.shape))
+        template.attr["dtype"].type = int(dt)
+    msg = NodeDef()
+    msg.CopyFrom(template)
+    msg.name = name
+    write_values(msg.attr["value"].tensor, array, dt)
+    return msg
+
+
+def write_values(tensor, array: np.ndarray, dt: DType) -> None:
+    """The values part of ``write_array``: tensor_content, or string_val for strings."""
     if dt == DType.string:
         tensor.string_val.extend(
             v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1))
-        return dt
+        return
     data = np.ascontiguousarray(array, dtype=to_numpy(dt))
     if data.dtype.byteorder == ">":
         data = data.astype(data.dtype.newbyteorder("<"))
     tensor.tensor_content = data.tobytes()
-    return dt
 
 
 def uses_tensor_content(tensor) -> bool:

@@ -94,20 +94,23 @@ class Edit:
     def add_node(self, op: str, name: str, inputs=(), attrs: dict | None = None, *, base=None):
         """Add a node named ``name`` (made unique); ``attrs`` maps keys to AttrValues (None
         removes the key); ``base``, a NodeDef, gives the attrs to start from."""
-        node = self.graph.add_node(op, self.graph.fresh_name(name), inputs)
-        _set_attrs(node.proto, attrs or {}, base)
-        self._created(node)
+        name = self.graph.fresh_name(name)
+        node = self.graph.add_node(op, name, inputs)
+        if attrs or base is not None:
+            _set_attrs(node.proto, attrs or {}, base)
+        self._created(name, op)
         return node
 
     def add_const(self, array, name: str, dtype=None):
-        node = self.graph.add_const(array, self.graph.fresh_name(name), dtype)
-        self._created(node)
+        name = self.graph.fresh_name(name)
+        node = self.graph.add_const(array, name, dtype)
+        self._created(name, CONST_OP)
         return node
 
-    def _created(self, node) -> None:
-        self.created[node.name] = None
+    def _created(self, name: str, op: str) -> None:
+        self.created[name] = None
         if self.index is not None:
-            self.index.add(node.name, node.op)
+            self.index.add(name, op)
 
     # -- changing -----------------------------------------------------------
     def rebuild(self, node, op: str, inputs, attrs: dict, *, base=None) -> None:
@@ -141,8 +144,11 @@ class Edit:
 
     def replace_uses(self, old: str, new: str) -> None:
         """Readers of tensor ``old`` read ``new`` instead (control edges follow)."""
+        created, changed = self.created, self.changed
         for node in self.graph.rewire(old, new):
-            self.mark_changed(node.name)
+            name = node.name
+            if name not in created:  # mark_changed inlined: once per rewired reader
+                changed[name] = None
 
     def rename(self, old: str, new: str) -> None:
         node = self.graph.rename(old, new)
@@ -158,25 +164,28 @@ class Edit:
         """Remove nodes that nothing outside the set reads."""
         graph, index = self.graph, self.index
         nodes = [graph.node(n) for n in names]
-        self.seeds.update(graph.remove(nodes))
-        for node in nodes:
-            name = node.name  # a removed node keeps its name and op
-            self.removed[name] = None
-            self.created.pop(name, None)
-            self.changed.pop(name, None)
-            if index is not None:
-                index.remove(name, node.op)
+        names = [node.name for node in nodes]
+        ops = [node.op for node in nodes] if index is not None else None
+        self.seeds.update(graph.remove(names))  # by name: Graph.remove's cheapest form
+        removed, created, changed = self.removed, self.created, self.changed
+        for name in names:
+            removed[name] = None
+            created.pop(name, None)
+            changed.pop(name, None)
+        if ops is not None:
+            for name, op in zip(names, ops):
+                index.remove(name, op)
 
     def remove_dead(self, names) -> list[str]:
         """Remove those of ``names`` that nothing outside them reads and that are no graph
         output (a node read only by other dead ones is dead too)."""
-        graph = self.graph
-        pending = [n for n in dict.fromkeys(names) if n in graph and n not in self.outputs]
+        graph, outputs = self.graph, self.outputs
+        pending = [n for n in dict.fromkeys(names) if n not in outputs and n in graph]
         if len(pending) == 1:  # the common case: one node (bypassed, or a rebuilt pattern's rest)
-            gone = pending if not graph.has_consumers(pending[0]) else []
-            if gone:
-                self.remove(gone)
-            return gone
+            if graph.has_consumers(pending[0]):
+                return []
+            self.remove(pending)
+            return pending
         # Readers are read once; the walk goes readers first (a match lists producers
         # before readers), so a chain dies in one pass and the next one confirms it.
         readers = [(name, graph.readers(name)) for name in reversed(pending)]
@@ -200,8 +209,9 @@ class Edit:
         names.update(self.created, self.changed, self.renamed.values(), self.seeds)
 
     def summary(self) -> dict:
+        changed = self.changed
         entry = {"created": list(self.created), "removed": list(self.removed),
-                 "changed": [n for n in self.changed if n in self.graph]}
+                 "changed": list(filter(self.graph.__contains__, changed)) if changed else []}
         if self.renamed:
             entry["renamed"] = dict(self.renamed)
         return entry
