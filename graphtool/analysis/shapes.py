@@ -71,10 +71,14 @@ class Shapes(Mapping):
     def outputs(self, node) -> list[TensorInfo]:
         """TensorInfos of all outputs of a node (a Node or a name)."""
         name = node if isinstance(node, str) else node.name
-        if name not in self._table and self._graph.get(name) is None:
-            raise GraphtoolError(f"no node named {name!r} in the graph"
-                                 + did_you_mean(name, self._table))
-        return list(self._outputs(name))
+        found = self._table.get(name)
+        if found is None:
+            known = self._graph.get(name)
+            if known is None:
+                raise GraphtoolError(f"no node named {name!r} in the graph"
+                                     + did_you_mean(name, self._table))
+            found = self._compute(known)
+        return list(found)
 
     def output(self, name: str, port: int = 0) -> TensorInfo:
         """TensorInfo of output ``port`` of node ``name`` (``shapes[f"{name}:{port}"]``
@@ -112,16 +116,6 @@ class Shapes(Mapping):
         return self
 
     # -- computing ---------------------------------------------------------------------
-    def _outputs(self, name: str) -> list[TensorInfo]:
-        found = self._table.get(name)
-        if found is None:
-            node = self._graph.get(name)
-            if node is None:
-                self._walk(name)
-                return self._table[name]
-            found = self._compute(node)
-        return found
-
     def _compute(self, node) -> list[TensorInfo]:
         """Outputs of a node not in the table yet (and of whatever it needs)."""
         msg = node.proto
@@ -135,13 +129,22 @@ class Shapes(Mapping):
             self._table[name] = found
             self.order.append(name)
             return found
-        self._walk(name)  # lazy callers silence numpy warnings around their loop
-        return self._table[name]
+        table = self._table
+        refs = _data_refs(msg.input)
+        for producer, _ in refs:
+            if producer not in table:
+                self._walk(name, refs)  # lazy callers silence numpy warnings around their loop
+                return table[name]
+        # Every producer known already (callers going in graph order): no walk.
+        found = table[name] = self._infer(node, refs)
+        self.order.append(name)
+        return found
 
-    def _walk(self, name: str) -> None:
-        """Compute ``name`` and whatever it needs, producers first, without recursion."""
+    def _walk(self, name: str, refs: list | None = None) -> None:
+        """Compute ``name`` (whose data inputs ``refs`` may be parsed already) and whatever
+        it needs, producers first, without recursion."""
         table, graph = self._table, self._graph
-        stack, waiting, parsed = [name], set(), {}
+        stack, waiting, parsed = [name], set(), {} if refs is None else {name: refs}
         while stack:
             current = stack[-1]
             if current in table:
@@ -178,12 +181,12 @@ class Shapes(Mapping):
             self.unknown_ops[op] += 1
             return _declared_shapes(node)
         name = msg.name
-        if entry.node_info is not None and name not in self._pinned:
-            return [entry.node_info(msg, self._limit)]
         if name in self._pinned:
             return infer_node(entry, node_context(node, inputs, self._limit,
                                                   pinned=self._pinned[name]))
-        return infer_node(entry, node_context(node, inputs, self._limit))
+        if entry.node_info is not None:
+            return [entry.node_info(msg, self._limit)]
+        return infer_node(entry, NodeCtx(msg, inputs, self._limit))
 
 
 def _data_refs(inputs) -> list[tuple[str, int]]:

@@ -181,12 +181,15 @@ class NodeCtx(Ctx):
     def name(self) -> str:
         return self._msg.name
 
-    def _get_attr(self, key: str, default):
+    def attr(self, key: str, default=_REQUIRED):
+        # Ctx.attr with the lookup inlined: shape functions read attrs of most nodes.
         if key == self._pinned_attr:
             return self._pinned
         attrs = self._msg.attr
         if key in attrs:
             return decode_attr(attrs[key])
+        if default is _REQUIRED:
+            raise self.error(f"has no attr {key!r}")
         return default
 
     def _raw_attr(self, key: str):

@@ -160,7 +160,7 @@ def infer_node(opdef: OpDef, ctx: Ctx) -> list[TensorInfo]:
     infos = normalize_outputs(opdef.shape(ctx))
     if opdef.stateful:
         return [TensorInfo(i.dtype, i.shape) for i in infos]
-    if not opdef.foldable or all(_has_value(i) for i in infos):
+    if not opdef.foldable or _blocked(opdef, ctx.inputs) or all(_has_value(i) for i in infos):
         return [settle(i) for i in infos]
     values = [info.value for info in ctx.inputs]
     args = kernel_arguments(opdef, ctx, values)
@@ -175,6 +175,16 @@ def infer_node(opdef: OpDef, ctx: Ctx) -> list[TensorInfo]:
             infos = [info._replace(partial=p) if p is not None and info.partial is None else info
                      for info, p in zip(infos, partials)]
     return [settle(i) for i in infos]
+
+
+def _blocked(opdef: OpDef, inputs: list[TensorInfo]) -> bool:
+    """Whether an input whose value the kernel reads has no known element: then neither
+    the kernel nor a partial run can apply (most nodes: float activations), and the
+    argument building is skipped."""
+    for i, info in enumerate(inputs):
+        if info.value is None and info.partial is None and opdef.reads_value(i):
+            return True
+    return False
 
 
 def _has_value(info: TensorInfo) -> bool:

@@ -38,7 +38,10 @@ def _window_size(ctx: Ctx, size, k, stride, dilation, padding, pads) -> int | No
 
 
 def _explicit(ctx: Ctx, axis: int):
-    pads = ctx.attr("explicit_paddings", [])
+    return _axis_pads(ctx.attr("explicit_paddings", []), axis)
+
+
+def _axis_pads(pads, axis: int):
     return pads[2 * axis:2 * axis + 2] if pads else (0, 0)
 
 
@@ -47,10 +50,12 @@ def _spatial_shape(ctx: Ctx, x, kernel_dims, strides, dilations):
     rank = len(x)
     channel, spatial = data_format_axes(ctx, rank)
     padding = _text(ctx.attr("padding"))
+    # Only EXPLICIT padding uses the pads: read them once, and only then.
+    pads = ctx.attr("explicit_paddings", []) if padding == "EXPLICIT" else ()
     dims = list(x)
     for i, axis in enumerate(spatial):
         dims[axis] = _window_size(ctx, x[axis], kernel_dims[i], strides[axis], dilations[axis],
-                                  padding, _explicit(ctx, axis))
+                                  padding, _axis_pads(pads, axis))
     return dims, channel
 
 
