@@ -137,7 +137,6 @@ def as_dtype(value) -> DType:
     return found
 
 
-
 _NAMES: dict = {}
 
 

@@ -40,15 +40,12 @@ from graphtool.errors import GraphtoolError
 from graphtool.gcpause import paused_gc
 from graphtool.graph import split_ref
 from graphtool.ops.basic import const_tensor, tensor_info
-from graphtool.ops.context import NodeCtx, TensorInfo
+from graphtool.ops.context import NodeCtx, TensorInfo, new_record
 from graphtool.ops.evaluate import normalize_outputs, placeholder_array, run_kernel, settle
-from graphtool.tensors import decode, has_typed_values, to_array, write_array
+from graphtool.tensors import has_typed_values, header_value, to_array, write_array
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 _ITEMSIZE: dict = {}
-# Builds a NamedTuple from a tuple of all its fields without the Python-level __new__
-# the class generates (a third of the cost): records made once per folded node.
-_new = tuple.__new__
 
 
 def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=None,
@@ -195,7 +192,7 @@ class _Planner:
             fold = folds.get(producer)
             values = [fold.values[port] if fold is not None else self._stored(producer)]
             infos = [source if source.partial is None
-                     else _new(TensorInfo, (source.dtype, source.shape, source.value, None))]
+                     else new_record(TensorInfo, (source.dtype, source.shape, source.value, None))]
             self._record(name, node, msg, infos, values, _PORT_0, refs, controls, users)
             return
         ctx = NodeCtx(msg, inputs, self.limit)
@@ -227,7 +224,7 @@ class _Planner:
         for index, value in enumerate(values):  # what shape inference would give
             info = infos[index]
             if info.value is None and value is not None and info.size <= limit:
-                infos[index] = _new(TensorInfo, (info.dtype, info.shape, _small_value(value),
+                infos[index] = new_record(TensorInfo, (info.dtype, info.shape, _small_value(value),
                                                   info.partial))
         self._record(name, node, msg, infos, values, ports, refs, controls, users)
 
@@ -235,7 +232,7 @@ class _Planner:
         """Remember a folded node; its output infos go to the shape analysis too."""
         self.shapes.set_outputs(name, infos)
         producers = [refs[0][0]] if len(refs) == 1 else list(dict.fromkeys([p for p, _ in refs]))
-        self.folds[name] = _new(_Fold, (node, msg.op, infos, values, ports, producers, controls,
+        self.folds[name] = new_record(_Fold, (node, msg.op, infos, values, ports, producers, controls,
                                         users))
         reads = self.reads
         for producer in producers:
@@ -276,10 +273,10 @@ class _Planner:
                 if info.value is None and source.value is not None and info.size <= self.limit:
                     # the small value shape inference knows: no second decoding of the bytes
                     small = _small_value(source.value.reshape(info.shape))
-                    infos[0] = _new(TensorInfo, (info.dtype, info.shape, small, info.partial))
+                    infos[0] = new_record(TensorInfo, (info.dtype, info.shape, small, info.partial))
                 if value.shape == info.shape:
                     return [value]
-                return [_new(_Stored, (value.source, value.tensor, info.shape, True))]
+                return [new_record(_Stored, (value.source, value.tensor, info.shape, True))]
         for port in ports:
             if infos[port].value is None:
                 break
@@ -304,7 +301,8 @@ class _Planner:
         if fold is not None:
             value = fold.values[port]
             return value.array() if type(value) is _Stored else value
-        return _decoded(*self._header(producer))
+        info, tensor = self._header(producer)
+        return header_value(tensor, info.dtype, info.shape)
 
     def _header(self, name: str) -> tuple:
         """TensorInfo and TensorProto of a Const, read from its NodeDef once however many
@@ -320,16 +318,8 @@ class _Planner:
         as an array."""
         info, tensor = self._header(producer)
         if info.dtype != DType.string and not has_typed_values(tensor, info.dtype):
-            return _new(_Stored, (producer, tensor, info.shape, False))
-        return _decoded(info, tensor)
-
-
-def _decoded(info, tensor) -> np.ndarray:
-    """The value of a Const from its header and TensorProto, as the Const kernel gives it."""
-    shape = info.shape
-    if shape is None or shape and min(shape) < 0:
-        return to_array(tensor)  # raises: a constant needs a fully known shape
-    return decode(tensor, info.dtype, shape)
+            return new_record(_Stored, (producer, tensor, info.shape, False))
+        return header_value(tensor, info.dtype, info.shape)
 
 
 _PORT_0 = [0]

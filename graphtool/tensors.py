@@ -40,6 +40,15 @@ def to_array(tensor) -> np.ndarray:
     return decode(tensor, dtype, shape)
 
 
+def header_value(tensor, dtype: DType, shape) -> np.ndarray:
+    """``to_array`` for a caller that has already read the dtype and shape from the
+    TensorProto's header, whatever that shape: one not fully known goes to ``to_array``,
+    which refuses it with the reason."""
+    if shape is None or shape and min(shape) < 0:
+        return to_array(tensor)
+    return decode(tensor, dtype, shape)
+
+
 def decode(tensor, dtype: DType, shape: tuple) -> np.ndarray:
     """``to_array`` for a caller that has already read the dtype and the (fully known)
     shape from the TensorProto's header."""

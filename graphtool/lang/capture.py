@@ -13,21 +13,27 @@ from graphtool.attrs import shape_of
 from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.graph import parse_ref
-from graphtool.tensors import decode, to_array
+from graphtool.tensors import header_value, to_array
 
 
 _UNSET = object()
 
 
-def holds_constant(msg) -> bool:
-    """Whether a NodeDef holds a constant tensor: a ``value`` tensor attr, no data inputs."""
-    attr = msg.attr
-    if "value" not in attr:
-        return False
+def constant_tensor(msg):
+    """The TensorProto of a NodeDef that holds a constant (a ``value`` tensor attr, no
+    data inputs), else None; the attr is looked up once."""
+    held = msg.attr.get("value")
+    if held is None or held.WhichOneof("value") != "tensor":
+        return None
     for text in msg.input[:]:
         if not text.startswith("^"):
-            return False
-    return attr["value"].WhichOneof("value") == "tensor"
+            return None
+    return held.tensor
+
+
+def holds_constant(msg) -> bool:
+    """Whether a NodeDef holds a constant tensor: a ``value`` tensor attr, no data inputs."""
+    return constant_tensor(msg) is not None
 
 
 class Capture:
@@ -95,11 +101,9 @@ class Capture:
                     "so it has no value; check is_const(...) in where: or run fold_constants")
             # is_const checked the value attr: its tensor is read without asking again
             tensor = self.node.proto.attr["value"].tensor
-            shape = self._shape
-            if shape is _UNSET or shape is None or (shape and min(shape) < 0):
-                self._value = to_array(tensor)
-            else:  # a condition read the shape from this header: decode without reading it again
-                self._value = decode(tensor, as_dtype(tensor.dtype), shape)
+            shape = self._shape  # once a condition has read it from this header, not again
+            self._value = to_array(tensor) if shape is _UNSET else header_value(
+                tensor, as_dtype(tensor.dtype), shape)
         return self._value
 
     def static_dtype(self) -> DType | None:

@@ -357,15 +357,6 @@ class _Compiler:
 def _call_on_capture(function, name: str, literals: tuple) -> Compiled:
     """``function(name, *literals)``, the usual call (``shape(x)``, ``attr(x, 'k', 0)``),
     with the lookup inlined and the literals evaluated once."""
-    if not literals:
-        def call_one(env):
-            try:
-                value = env[name]
-            except KeyError:
-                raise GraphtoolError(f"{name!r} is not bound") from None
-            return function(value)
-        return call_one
-
     def call(env):
         try:
             value = env[name]

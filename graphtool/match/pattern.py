@@ -19,8 +19,9 @@ import numpy as np
 from graphtool.attrs import Func
 from graphtool.dtypes import DType, as_dtype, dtype_name
 from graphtool.errors import GraphtoolError
+from graphtool.lang.capture import constant_tensor
 from graphtool.lang.source import Position, SourceMap
-from graphtool.tensors import decode, has_typed_values, shape_of, to_array
+from graphtool.tensors import has_typed_values, header_value, shape_of
 
 _REF = re.compile(r"^(?P<rest>\.\.\.)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)?(?::(?P<port>\d+))?$")
 
@@ -170,11 +171,9 @@ class ConstCheck:
         out the ones that decode the tensor (value, all_equal), for a quick screen that must
         not raise where the search would not have looked."""
         msg = node.proto
-        held = msg.attr.get("value")  # holds_constant with one lookup of the attr, not three
-        if held is None or held.WhichOneof("value") != "tensor" or (
-                msg.input and not all(text.startswith("^") for text in msg.input[:])):
+        tensor = constant_tensor(msg)
+        if tensor is None:
             return "is not a constant"
-        tensor = held.tensor
         number = tensor.dtype
         if self.dtypes is not None:
             dtype = dtype_name(number)
@@ -198,10 +197,7 @@ class ConstCheck:
                 return f"constant values are stored in {stored}, not {self.storage}"
         if not values or self.value is None and self.all_equal is None:
             return None
-        if shape is None or min(shape, default=0) < 0:
-            array = to_array(tensor)  # which refuses a shape that is not fully known
-        else:  # to_array without reading the attr, the dtype and the shape again
-            array = decode(tensor, as_dtype(number), shape)
+        array = header_value(tensor, as_dtype(number), shape)  # no second header read
         if self.all_equal is not None and count:
             flat = array.reshape(-1)
             if bool(np.all(flat == flat[0])) != self.all_equal:

@@ -7,15 +7,12 @@ import numpy as np
 
 from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
-from graphtool.ops.context import CannotEvaluate, Ctx, TensorInfo
+from graphtool.ops.context import CannotEvaluate, Ctx, TensorInfo, new_record
 from graphtool.ops.registry import family
 from graphtool.ops.shapefns import as_dims, dims_operand, merge_shapes, out, same_as, unknown_rank
 from graphtool.tensors import decode, shape_of, to_array
 
 define = family("basic")
-# A NamedTuple from a tuple of all its fields, without the class's Python-level __new__
-# (every Const's TensorInfo is built here).
-_new = tuple.__new__
 
 
 def _static_shape(shape) -> tuple | None:
@@ -39,12 +36,12 @@ def tensor_info(tensor, value_limit: int) -> TensorInfo:
     dtype = as_dtype(tensor.dtype)
     shape = shape_of(tensor.tensor_shape)
     if shape is None or math.prod(shape) > value_limit:
-        return _new(TensorInfo, (dtype, shape, None, None))
+        return new_record(TensorInfo, (dtype, shape, None, None))
     if shape and min(shape) < 0:
         to_array(tensor)  # raises: a constant needs a fully known shape
     value = decode(tensor, dtype, shape)
     value.setflags(write=False)  # cheaper than through the flags object
-    return _new(TensorInfo, (dtype, shape, value, None))
+    return new_record(TensorInfo, (dtype, shape, value, None))
 
 
 def _const_kernel(ctx: Ctx):

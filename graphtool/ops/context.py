@@ -27,6 +27,12 @@ class CannotEvaluate(Exception):
     """A kernel declines these inputs (TF would fail, or the result is platform-defined)."""
 
 
+# Builds a NamedTuple (a TensorInfo, fold's records) from a tuple of all its fields
+# without the Python-level __new__ the class generates, a third of the cost: for records
+# made once per node on the hot paths.
+new_record = tuple.__new__
+
+
 class TensorInfo(NamedTuple):
     """Static facts about one tensor: dtype, shape, and its value when known.
 

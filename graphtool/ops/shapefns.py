@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import math
 
-from graphtool.ops.context import Ctx, TensorInfo, format_shape
+from graphtool.ops.context import Ctx, TensorInfo, format_shape, new_record
 
 
 def out(dtype, shape, value=None, partial=None) -> TensorInfo:
     if type(shape) is not tuple and shape is not None:
         shape = tuple(shape)
-    # tuple.__new__ skips the NamedTuple's Python-level __new__: every shape function
-    # ends here.
-    return tuple.__new__(TensorInfo, (dtype, shape, value, partial))
+    return new_record(TensorInfo, (dtype, shape, value, partial))  # every shape function
 
 
 def unknown_rank(dtype=None) -> TensorInfo:
