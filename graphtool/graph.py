@@ -118,8 +118,11 @@ class Node:
 
     @op.setter
     def op(self, value: str) -> None:
-        self._check().op = value
-        self._graph._structure_changed(name_index=False)
+        msg = self._check()
+        old, msg.op = msg.op, value
+        observer = self._graph._observer
+        if observer is not None and old != value:
+            observer.retyped(msg.name, old, value)
 
     @property
     def device(self) -> str:
@@ -253,6 +256,7 @@ class Graph:
         self._consumers: dict[str, dict[str, int]] = {}  # producer -> reader -> edge count
         self._order_changed = False
         self._outputs: list[str] | None = None
+        self._observer = None  # see observe()
         duplicates = []
         nodes, link = self._nodes, self._link
         for msg in graph_def.node:
@@ -411,9 +415,14 @@ class Graph:
             len(self._gd.library.function) > 0 or len(self._gd.library.gradient) > 0)
 
     # -- editing ------------------------------------------------------------
-    def _structure_changed(self, name_index: bool = True) -> None:
-        if name_index:
-            self._order_changed = True
+    def observe(self, observer) -> None:
+        """Tell ``observer`` (or stop telling, with None) of every node added, removed,
+        renamed or given another op, and of reordering, through its methods
+        ``inserted(name, op)``, ``removed(name, op)``, ``renamed(old, new, op)``,
+        ``retyped(name, old_op, new_op)`` and ``reordered()``.  A rewrite's op index
+        follows the graph this way across actions and rule firings alike, instead of
+        rescanning every node at each stage."""
+        self._observer = observer
 
     def fresh_name(self, base: str) -> str:
         """``base`` if unused, else ``base_1``, ``base_2``, ..."""
@@ -467,6 +476,8 @@ class Graph:
         node = Node(self, msg)
         self._nodes[name] = node
         self._order_changed = True
+        if self._observer is not None:
+            self._observer.inserted(name, msg.op)
         if inputs:
             self._link(name, inputs)
         return node
@@ -563,6 +574,10 @@ class Graph:
         if outputs is not None and not doomed.keys().isdisjoint(map(producer_name, outputs)):
             self._outputs = [o for o in outputs if producer_name(o) not in doomed]
         self._order_changed = True
+        observer = self._observer
+        if observer is not None:
+            for name, node in doomed.items():
+                observer.removed(name, node._msg.op)
         return set(filter(table.__contains__, producers))  # no comprehension frame
 
     def replace_all_uses(self, old: str, new: str) -> int:
@@ -655,6 +670,7 @@ class Graph:
             donor._check()
         own, msg = node._msg, donor._msg
         name, donor_name = own.name, msg.name
+        own_op = own.op
         consumers = self._consumers
         users = consumers.get(donor_name)
         if users and (len(users) > 1 or name not in users) or node is donor:
@@ -677,6 +693,11 @@ class Graph:
         if inputs:
             self._link(name, inputs)
         self._order_changed = True
+        observer = self._observer
+        if observer is not None:
+            observer.removed(donor_name, msg.op)
+            if own_op != msg.op:
+                observer.retyped(name, own_op, msg.op)
 
     def rename(self, old: str, new: str) -> Node:
         """Give a node a new name, rewiring its readers and the output list."""
@@ -697,6 +718,8 @@ class Graph:
         if self._outputs is not None:
             self._outputs = [_rename_ref(o, old, new) for o in self._outputs]
         self._order_changed = True
+        if self._observer is not None:
+            self._observer.renamed(old, new, node._msg.op)
         return node
 
     def prune(self, outputs: Iterable[str] | None = None, keep: Iterable[str] = ()) -> list[str]:
@@ -791,6 +814,8 @@ class Graph:
         if order != list(self._nodes):
             self._nodes = {name: self._nodes[name] for name in order}
             self._order_changed = True
+            if self._observer is not None:
+                self._observer.reordered()
 
     def check(self) -> None:
         """Raise a GraphtoolError for dangling inputs or cycles."""

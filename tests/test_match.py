@@ -348,6 +348,41 @@ def test_op_index_offers_only_nodes_of_the_root_op(leaky_graph):
     assert set(index.candidates(None)) == set(leaky_graph.names())
 
 
+def _same_order(index: OpIndex, graph) -> None:
+    """``index`` offers what a fresh index of ``graph`` offers, in the same order."""
+    fresh = OpIndex(graph)
+    for op in {*fresh.by_op, *index.by_op}:
+        assert index.candidates(frozenset({op})) == fresh.candidates(frozenset({op})), op
+    everything = set(graph.names()) | {"gone"}
+    assert index.ordered(everything) == fresh.ordered(everything)
+    assert index.candidates(frozenset({"Mul", "Maximum", "Const"}), everything) == \
+        fresh.candidates(frozenset({"Mul", "Maximum", "Const"}), everything)
+
+
+def test_op_index_follows_the_graph_across_stages(leaky_graph):
+    graph = leaky_graph.copy()
+    index = OpIndex(graph)
+    graph.observe(index)
+    first = graph.names()[0]
+    graph.add_node("Mul", "late", [first, first])       # new: last
+    graph.node("b").op = "Mul"                          # another op: its place stays
+    graph.rename("late", "later")                       # its place and serial stay
+    graph.remove(["d", "cd"])
+    graph.add_node("Const", "spare")
+    graph.remove(["spare"])
+    _same_order(index.settle(graph), graph)
+    graph.add_node("Maximum", "spare", [first, first])  # dead since the last stage: last
+    graph.node("a").op = "Const"
+    assert index.settle(graph) is index
+    _same_order(index, graph)
+    graph.remove(["spare"])
+    graph.add_node("Maximum", "spare", [first, first])  # back within a stage: rebuilt
+    rebuilt = index.settle(graph)
+    assert rebuilt is not index
+    _same_order(rebuilt, graph)
+    graph.observe(None)
+
+
 def test_search_limit_is_a_reported_failure(tmp_path):
     def build(tf):
         x = tf.compat.v1.placeholder(tf.float32, [2], name="x")

@@ -66,11 +66,16 @@ def _rewrite(graph, rules, log, input_shapes, max_passes, in_place) -> RewriteRe
     passes: dict[str, int] = {}
     nodes_before = len(work)
     memo: dict = {}
-    for stage in rules.stages:
-        run = _StageRun(work, stage, outputs, entries, fired,
-                        ActionContext(dict(input_shapes or {}), stage.name, memo),
-                        stage.max_passes or max_passes)
-        passes[stage.name] = run.run()
+    index = None  # built for the first stage with rules, then kept up to date
+    try:
+        for stage in rules.stages:
+            run = _StageRun(work, stage, outputs, entries, fired,
+                            ActionContext(dict(input_shapes or {}), stage.name, memo),
+                            stage.max_passes or max_passes, index)
+            passes[stage.name] = run.run()
+            index = run.index
+    finally:
+        work.observe(None)
     try:
         work.check()
     except GraphtoolError as exc:
@@ -101,8 +106,9 @@ def write_log(target, entries: list[dict]) -> None:
 
 
 class _StageRun:
-    def __init__(self, graph, stage, outputs, entries, fired, ctx, max_passes):
+    def __init__(self, graph, stage, outputs, entries, fired, ctx, max_passes, index):
         self.graph = graph
+        self.index = index
         self.stage = stage
         self.outputs = outputs
         self.entries = entries
@@ -117,7 +123,8 @@ class _StageRun:
         rules = self.stage.patterns
         if not rules:
             return 0
-        self.index = OpIndex(self.graph)
+        self.index = OpIndex(self.graph) if self.index is None else self.index.settle(self.graph)
+        self.graph.observe(self.index)
         matchers = {r.id: Matcher(r.pattern, conditions=r.conditions, control=r.control,
                                   lets=r.lets) for r in rules}
         depth = max(r.pattern.depth for r in rules)
@@ -159,7 +166,7 @@ class _StageRun:
                 raise _rule_error(rule, name, None, exc) from exc
             if found is None:
                 continue
-            edit = Edit(graph, index, outputs)
+            edit = Edit(graph, outputs)
             try:
                 apply(replacement, found, edit, None if bypass else found.scope(graph, rule.lets),
                       control)

@@ -13,38 +13,86 @@ CONST_OP = "Const"  # the GraphDef constant op, as Graph.add_const writes it
 
 
 class OpIndex:
-    """Node names by op type, with a serial number per node for a stable order."""
+    """Node names by op type, with a serial number per node for a stable order.
+
+    Built once per rewrite, it follows the graph as its observer (``Graph.observe``):
+    a million-node graph is not rescanned at every stage.  ``settle()`` at the start
+    of each stage's rules makes it order candidates as a fresh index of the graph
+    would (serials in graph order, each op's names in that order).  Serials of
+    removed names stay (a dead name is never a candidate); within a stage a name
+    that comes back keeps its serial, as a fresh index would.
+    """
 
     def __init__(self, graph):
         self.by_op: dict[str, dict[str, None]] = {}
         by_op = self.by_op
         names = graph.names()
-        for name, op in zip(names, graph.ops()):  # add() inlined: runs over every node per stage
+        for name, op in zip(names, graph.ops()):  # add() inlined: runs over every node
             try:
                 by_op[op][name] = None
             except KeyError:  # the first node of its op
                 by_op[op] = {name: None}
         self.serial: dict[str, int] = {name: i for i, name in enumerate(names)}
+        self._next = len(names)  # the serial of the next new name
         self._serial_in_order = True  # iterating serial goes in serial order (until a rename)
+        self._gone: set[str] = set()  # names removed since the last settle()
+        self._unsorted: set[str] = set()  # ops whose names are out of serial order
+        self._stale = False  # a name came back within a stage, or the graph was reordered
 
-    def add(self, name: str, op: str) -> None:
-        self.by_op.setdefault(op, {})[name] = None
-        if name not in self.serial:
-            self.serial[name] = len(self.serial)
+    # -- following the graph (Graph.observe) -------------------------------------------
+    def inserted(self, name: str, op: str) -> None:
+        if name in self._gone:  # back within the stage: it keeps its serial until settle()
+            self._stale = True
+        else:  # new, or dead since an earlier stage: last, as in a fresh index
+            if name in self.serial:
+                self._serial_in_order = False
+            self.serial[name] = self._next
+            self._next += 1
+        self._append(name, op)
 
-    def remove(self, name: str, op: str) -> None:
-        self.by_op.get(op, {}).pop(name, None)
+    def removed(self, name: str, op: str) -> None:
+        group = self.by_op.get(op)
+        if group is not None:
+            group.pop(name, None)
+        self._gone.add(name)
 
-    def move(self, name: str, old_op: str, new_op: str) -> None:
-        if old_op != new_op:
-            self.remove(name, old_op)
-            self.add(name, new_op)
+    def retyped(self, name: str, old_op: str, new_op: str) -> None:
+        group = self.by_op.get(old_op)
+        if group is not None:
+            group.pop(name, None)
+        self._append(name, new_op)
 
-    def rename(self, old: str, new: str, op: str) -> None:
-        self.remove(old, op)
-        self.serial[new] = self.serial.get(old, len(self.serial))
+    def renamed(self, old: str, new: str, op: str) -> None:
+        """The node keeps its place in the graph under its new name, and its serial."""
+        self.removed(old, op)
+        self._gone.discard(new)  # a removed node's name may be taken over this way
+        self.serial[new] = self.serial.get(old, self._next)
         self._serial_in_order = False
-        self.by_op.setdefault(op, {})[new] = None
+        self._append(new, op)
+
+    def reordered(self) -> None:
+        self._stale = True
+
+    def _append(self, name: str, op: str) -> None:
+        group = self.by_op.get(op)
+        if group is None:
+            self.by_op[op] = {name: None}
+            return
+        if group and self.serial[name] < self.serial[next(reversed(group))]:
+            self._unsorted.add(op)
+        group[name] = None
+
+    def settle(self, graph) -> "OpIndex":
+        """This index, ordering candidates as a fresh one of ``graph`` would (or a fresh
+        one, when a name came back within a stage or the graph was reordered)."""
+        if self._stale:
+            return OpIndex(graph)
+        self._gone = set()
+        serial = self.serial
+        for op in self._unsorted:
+            self.by_op[op] = dict.fromkeys(sorted(self.by_op[op], key=serial.__getitem__))
+        self._unsorted.clear()
+        return self
 
     def ordered(self, names: set[str]) -> list[str]:
         """``names`` (those ever indexed) in stable serial order."""
@@ -80,9 +128,8 @@ class OpIndex:
 class Edit:
     """The edits of one rule firing (or one action run) on ``graph``."""
 
-    def __init__(self, graph, index: OpIndex | None = None, outputs: set | None = None):
+    def __init__(self, graph, outputs: set | None = None):
         self.graph = graph
-        self.index = index
         self.outputs = outputs if outputs is not None else set()
         self.created: dict[str, None] = {}
         self.removed: dict[str, None] = {}
@@ -98,19 +145,14 @@ class Edit:
         node = self.graph.add_node(op, name, inputs)
         if attrs or base is not None:
             _set_attrs(node.proto, attrs or {}, base)
-        self._created(name, op)
+        self.created[name] = None
         return node
 
     def add_const(self, array, name: str, dtype=None):
         name = self.graph.fresh_name(name)
         node = self.graph.add_const(array, name, dtype)
-        self._created(name, CONST_OP)
-        return node
-
-    def _created(self, name: str, op: str) -> None:
         self.created[name] = None
-        if self.index is not None:
-            self.index.add(name, op)
+        return node
 
     # -- changing -----------------------------------------------------------
     def rebuild(self, node, op: str, inputs, attrs: dict, *, base=None) -> None:
@@ -122,8 +164,6 @@ class Edit:
         _set_attrs(msg, attrs, base)
         if op != old_op:
             node.op = op
-            if self.index is not None:
-                self.index.move(node.name, old_op, op)
         node.set_inputs(list(inputs))
         self.mark_changed(node.name)
 
@@ -132,10 +172,7 @@ class Edit:
         self.mark_changed(node.name)
 
     def set_op(self, node, op: str) -> None:
-        old = node.op
         node.op = op
-        if self.index is not None:
-            self.index.move(node.name, old, op)
         self.mark_changed(node.name)
 
     def mark_changed(self, name: str) -> None:
@@ -151,9 +188,7 @@ class Edit:
                 changed[name] = None
 
     def rename(self, old: str, new: str) -> None:
-        node = self.graph.rename(old, new)
-        if self.index is not None:
-            self.index.rename(old, new, node.op)
+        self.graph.rename(old, new)
         self.renamed[old] = new
         if old in self.outputs:
             self.outputs.discard(old)
@@ -162,19 +197,14 @@ class Edit:
     # -- removing -----------------------------------------------------------
     def remove(self, names) -> None:
         """Remove nodes that nothing outside the set reads."""
-        graph, index = self.graph, self.index
-        nodes = [graph.node(n) for n in names]
-        names = [node.name for node in nodes]
-        ops = [node.op for node in nodes] if index is not None else None
+        graph = self.graph
+        names = [graph.node(n).name for n in names]
         self.seeds.update(graph.remove(names))  # by name: Graph.remove's cheapest form
         removed, created, changed = self.removed, self.created, self.changed
         for name in names:
             removed[name] = None
             created.pop(name, None)
             changed.pop(name, None)
-        if ops is not None:
-            for name, op in zip(names, ops):
-                index.remove(name, op)
 
     def remove_dead(self, names) -> list[str]:
         """Remove those of ``names`` that nothing outside them reads and that are no graph
