@@ -257,8 +257,10 @@ class Graph:
         self._order_changed = False
         self._outputs: list[str] | None = None
         self._observer = None  # see observe()
+        # Nodes with control inputs, so that dropping them all does not read every node.
+        self._controlled: dict[str, None] = {}
         duplicates = []
-        nodes, link = self._nodes, self._link
+        nodes, link, controlled = self._nodes, self._link, self._controlled
         for msg in graph_def.node:
             name = msg.name
             if name in nodes:
@@ -268,6 +270,8 @@ class Graph:
             inputs = msg.input[:]
             if inputs:  # sources (a third of most graphs) have no edges
                 link(name, inputs)
+                if _has_control(inputs):
+                    controlled[name] = None
         if duplicates:
             raise GraphtoolError(
                 f"duplicate node names {sorted(set(duplicates))[:5]}: a GraphDef needs unique "
@@ -312,6 +316,13 @@ class Graph:
     def ops(self) -> list[str]:
         """The op of every node in graph order (parallel to ``names()``), without Node views."""
         return [node._msg.op for node in self._nodes.values()]
+
+    def controlled(self) -> list[Node]:
+        """The nodes with control inputs, in graph order (known without reading every node)."""
+        controlled = self._controlled
+        if not controlled:
+            return []
+        return [node for name, node in self._nodes.items() if name in controlled]
 
     def nodes_by_op(self, *ops: str) -> list[Node]:
         wanted = set(ops)
@@ -442,8 +453,9 @@ class Graph:
         """
         name = self._new_name(name, op)
         inputs = [str(i) for i in inputs]
-        if any(i.startswith("^") for i in inputs):
+        if _has_control(inputs):
             inputs = _ordered_inputs(inputs)
+            self._controlled[name] = None
         # One constructor call, inputs included: a new node has no edges to undo.
         msg = NodeDef(name=name, op=op, input=inputs, device=device) if device else \
             NodeDef(name=name, op=op, input=inputs)
@@ -484,9 +496,13 @@ class Graph:
 
     def _set_inputs(self, node: Node, inputs: list[str]) -> None:
         msg = node._check()
-        if any(i.startswith("^") for i in inputs):
+        name = msg.name
+        if _has_control(inputs):
             inputs = _ordered_inputs(inputs)
-        name, field = msg.name, msg.input
+            self._controlled[name] = None
+        elif self._controlled:
+            self._controlled.pop(name, None)
+        field = msg.input
         current = field[:]
         if current:  # a source has no edges to undo
             self._unlink(name, current)
@@ -570,6 +586,10 @@ class Graph:
             del table[name]
             consumers.pop(name, None)
             node._alive = False
+        controlled = self._controlled
+        if controlled:
+            for name in doomed:
+                controlled.pop(name, None)
         outputs = self._outputs  # pinned during a rewrite, and seldom among the removed
         if outputs is not None and not doomed.keys().isdisjoint(map(producer_name, outputs)):
             self._outputs = [o for o in outputs if producer_name(o) not in doomed]
@@ -692,6 +712,13 @@ class Graph:
         node._msg = msg
         if inputs:
             self._link(name, inputs)
+        controlled = self._controlled
+        if controlled:  # the node's inputs are the donor's now
+            if donor_name in controlled:
+                del controlled[donor_name]
+                controlled[name] = None
+            else:
+                controlled.pop(name, None)
         self._order_changed = True
         observer = self._observer
         if observer is not None:
@@ -885,6 +912,11 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<Graph {len(self)} nodes{' from ' + self.source if self.source else ''}>"
+
+
+def _has_control(inputs: list[str]) -> bool:
+    """Whether an input list holds a control input (no node name contains ``^``)."""
+    return "^" in "".join(inputs)
 
 
 def _ordered_inputs(inputs: list[str]) -> list[str]:

@@ -27,6 +27,8 @@ def _assert_index_consistent(graph: Graph) -> None:
     for name in graph.names():
         got = sorted(n.name for n in graph.consumers(name))
         assert got == sorted(expected.get(name, {})), name
+    controlled = [n.name for n in graph.nodes if any(t.startswith("^") for t in n.inputs)]
+    assert [n.name for n in graph.controlled()] == controlled
 
 
 def test_refs():
@@ -96,6 +98,26 @@ def test_set_inputs_puts_control_last_and_dedups():
     assert [x.name for x in a.consumers] == ["n"]
 
 
+def test_the_graph_knows_its_nodes_with_control_inputs():
+    graph = Graph()
+    a = graph.add_node("NoOp", "a")
+    c = graph.add_const(np.float32(1), "c")
+    c.add_control_input(a)
+    n = graph.add_node("Identity", "n", [c.output(), "^a"])
+    m = graph.add_node("Identity", "m", [n.output()])
+    d = graph.add_const(np.float32(2), "d")
+    x = graph.add_node("Identity", "x", ["^a", d.output()])
+    assert [node.name for node in graph.controlled()] == ["c", "n", "x"]
+    graph.adopt(m, n)  # m takes over n's inputs, control input included
+    graph.adopt(x, d)  # x takes over d's: none
+    assert [node.name for node in graph.controlled()] == ["c", "m"]
+    _assert_index_consistent(graph)
+    graph.rename("m", "m2")
+    c.remove_control_inputs()
+    assert [node.name for node in graph.controlled()] == ["m2"]
+    _assert_index_consistent(graph)
+
+
 def test_toposort_is_stable_and_cycles_are_named():
     graph = Graph()
     graph.add_node("Neg", "late", ["early"])
@@ -152,7 +174,8 @@ def test_attrs_round_trip_python_values(small_pb):
         node.attr("missing")
 
 
-_OPS = st.sampled_from(["add", "remove", "rewire", "bypass", "rename", "control"])
+_OPS = st.sampled_from(["add", "remove", "rewire", "bypass", "rename", "control", "uncontrol",
+                        "adopt"])
 
 
 @settings(max_examples=60, deadline=None)
@@ -180,6 +203,10 @@ def test_random_edit_sequences_keep_the_index_consistent(steps):
                 graph.rename(pick, graph.fresh_name("r"))
             elif op == "control" and pick != other:
                 graph.node(pick).add_control_input(other)
+            elif op == "uncontrol":
+                graph.node(pick).remove_control_inputs()
+            elif op == "adopt":
+                graph.adopt(pick, other)
         except GraphtoolError:
             pass  # refused edits (removing a used node, taken names) must change nothing
         _assert_index_consistent(graph)

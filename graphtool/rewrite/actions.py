@@ -127,13 +127,12 @@ def _change_each(graph, wanted, change) -> dict:
 def remove_control_inputs(graph, ctx, ops: list | None = None):
     """Drop control inputs (of every node, or of nodes with one of ``ops``)."""
     wanted = set(ops) if ops else None
-
-    def has_control(node) -> bool:
-        for text in node.proto.input[:]:  # a plain loop: this runs over every node
-            if text.startswith("^"):
-                return wanted is None or node.op in wanted
-        return False
-    return _change_each(graph, has_control, lambda n: n.remove_control_inputs())
+    changed = []
+    for node in graph.controlled():
+        if wanted is None or node.op in wanted:
+            node.remove_control_inputs()
+            changed.append(node.name)
+    return {"changed": changed}
 
 
 @register_action("rename_op")
