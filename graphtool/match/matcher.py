@@ -102,44 +102,57 @@ class _Exhausted(Exception):
 def _root_screen(pattern: Pattern, structural: bool):
     """A quick necessary test for a candidate root, or None when the pattern allows none.
 
-    Most candidates fail at the root's own inputs: the wrong number, producers of
-    the wrong op, or constants of the wrong kind (dtype, shape, storage; their
-    values are left to the search, which decodes them only if it gets there).
-    Checking that with plain loops before the backtracking search starts skips
-    the search for them; a candidate that passes is searched in full, so the
-    screen never changes what matches.
+    Most candidates fail at the root's own tensor or inputs: a constant of the wrong
+    kind (dtype, shape, storage; its values are left to the search, which decodes
+    them only if it gets there), the wrong number of inputs, producers of the wrong
+    op or constants of the wrong kind.  Checking that with plain loops before the
+    backtracking search starts skips the search for them; a candidate that passes
+    is searched in full, so the screen never changes what matches.
     """
     root = pattern.nodes[pattern.root]
-    if root.inputs is None or root.variadic:
-        return None
+    own = None if structural else root.const
+    if root.reads_anything or root.variadic:
+        return None if own is None else lambda graph, node: own.failure(node.proto, False) is None
     arity = len(root.inputs)
-    defined = [pattern.nodes.get(r.name) for r in root.inputs]
     swappable = set(root.commutative or ())
-    fixed = [(p, pn.ops, None if structural else pn.const) for p, pn in enumerate(defined)
-             if pn is not None and p not in swappable and (pn.ops is not None or pn.const)]
-    anywhere = [pn.ops for p, pn in enumerate(defined)
-                if pn is not None and pn.ops is not None and p in swappable]
-    if not fixed and not anywhere:
+    fixed, anywhere = [], []
+    for position, ref in enumerate(root.inputs):
+        pn = pattern.nodes.get(ref.name)
+        const = None if pn is None or structural else pn.const
+        if pn is None or pn.ops is None and const is None:
+            continue
+        if position in swappable:
+            anywhere.append((pn.ops, const))
+        else:
+            fixed.append((position, pn.ops, const))
+    if own is None and not fixed and not anywhere:
         return None  # the arity alone: the search itself checks that early enough
     swappable = sorted(swappable)
 
     def screen(graph, node) -> bool:
-        data = [t for t in node.proto.input[:] if not t.startswith("^")]
-        if len(data) != arity:
+        msg = node.proto
+        if own is not None and own.failure(msg, False) is not None:
             return False
+        data = msg.input[:]
+        # Control inputs come last: with the right count and a data input last, a control
+        # input before it would leave too few data inputs, which the search rejects anyway.
+        if len(data) != arity or data and data[-1].startswith("^"):
+            data = [t for t in data if not t.startswith("^")]
+            if len(data) != arity:
+                return False
         for position, ops, const in fixed:
             producer = graph.get(data[position])
             if producer is None or ops is not None and producer.op not in ops or (
-                    const is not None and const.test(producer, values=False) is not None):
+                    const is not None and const.failure(producer.proto, False) is not None):
                 return False
         if anywhere:
-            present = set()
-            for position in swappable:
-                producer = graph.get(data[position])
-                if producer is not None:
-                    present.add(producer.op)
-            for ops in anywhere:  # a loop, not any(): a generator costs more than the test
-                if present.isdisjoint(ops):
+            producers = [graph.get(data[position]) for position in swappable]
+            for ops, const in anywhere:  # loops, not any(): a generator costs more than the test
+                for producer in producers:
+                    if producer is not None and (ops is None or producer.op in ops) and (
+                            const is None or const.failure(producer.proto, False) is None):
+                        break
+                else:
                     return False
         return True
     return screen
@@ -165,10 +178,17 @@ class Matcher:
         # Without variadic nodes, once each commutative node's input order is chosen every
         # pattern input meets exactly one tensor: a plain walk per combination of orders
         # (in the order the backtracking search tries them) replaces the generators.
-        self._orders = [(n, list(permutations(pattern.nodes[n].commutative)))
-                        for n in pattern.order if pattern.nodes[n].commutative]
-        self._fixed = not any(n.variadic for n in pattern.nodes.values()) and math.prod(
-            len(perms) for _, perms in self._orders) <= _MAX_ORDERINGS
+        orders = [(n, list(permutations(pattern.nodes[n].commutative)))
+                  for n in pattern.order if pattern.nodes[n].commutative]
+        self._fixed = not any(n.variadic and not n.reads_anything
+                              for n in pattern.nodes.values()) and math.prod(
+            len(perms) for _, perms in orders) <= _MAX_ORDERINGS
+        self._choices = [dict(zip([name for name, _ in orders], chosen))
+                         for chosen in product(*[perms for _, perms in orders])] \
+            if self._fixed else []
+        # The walk's input lists: None where any inputs do.
+        self._specs = {name: None if pn.reads_anything else pn.inputs
+                       for name, pn in pattern.nodes.items()}
 
     # -- entry point --------------------------------------------------------
     def match(self, graph, node, *, outputs=frozenset(), tracer: Tracer | None = None):
@@ -202,13 +222,7 @@ class Matcher:
         the search's order; a combination either binds everything or fails."""
         self.graph = graph
         root = self._nodes[self.pattern.root]
-        if self._orders:
-            names = [name for name, _ in self._orders]
-            choices = (dict(zip(names, chosen))
-                       for chosen in product(*[perms for _, perms in self._orders]))
-        else:
-            choices = ({},)
-        for chosen in choices:
+        for chosen in self._choices:
             self.bind = bind = {}
             if not self._walk_node(root, node, bind, chosen):
                 continue
@@ -231,10 +245,10 @@ class Matcher:
             for check in pn.attrs:
                 if check.test(node) is not None:
                     return False
-            if pn.const is not None and pn.const.test(node) is not None:
+            if pn.const is not None and pn.const.failure(msg) is not None:
                 return False
         bind[pn.name] = msg.name
-        specs = pn.inputs
+        specs = self._specs[pn.name]
         if specs is None:
             return True
         data = [t for t in msg.input[:] if not t.startswith("^")]
