@@ -112,7 +112,7 @@ def _root_screen(pattern: Pattern, structural: bool):
     root = pattern.nodes[pattern.root]
     own = None if structural else root.const
     if root.reads_anything or root.variadic:
-        return None if own is None else lambda graph, node: own.failure(node.proto, False) is None
+        return None if own is None else lambda graph, node: own.plausible(node.proto)
     arity = len(root.inputs)
     swappable = set(root.commutative or ())
     fixed, anywhere = [], []
@@ -131,7 +131,7 @@ def _root_screen(pattern: Pattern, structural: bool):
 
     def screen(graph, node) -> bool:
         msg = node.proto
-        if own is not None and own.failure(msg, False) is not None:
+        if own is not None and not own.plausible(msg):
             return False
         data = msg.input[:]
         # Control inputs come last: with the right count and a data input last, a control
@@ -143,14 +143,14 @@ def _root_screen(pattern: Pattern, structural: bool):
         for position, ops, const in fixed:
             producer = graph.get(data[position])
             if producer is None or ops is not None and producer.op not in ops or (
-                    const is not None and const.failure(producer.proto, False) is not None):
+                    const is not None and not const.plausible(producer.proto)):
                 return False
         if anywhere:
             producers = [graph.get(data[position]) for position in swappable]
             for ops, const in anywhere:  # loops, not any(): a generator costs more than the test
                 for producer in producers:
                     if producer is not None and (ops is None or producer.op in ops) and (
-                            const is None or const.failure(producer.proto, False) is None):
+                            const is None or const.plausible(producer.proto)):
                         break
                 else:
                     return False

@@ -172,6 +172,24 @@ class ConstCheck:
         failure = self.failure(node.proto, values)
         return None if failure is None else failure()
 
+    def plausible(self, msg) -> bool:
+        """``failure(msg, values=False) is None`` for screens, the cheapest facts first: the
+        dtype and where the values are stored reject most constants before the shape is
+        read.  Reasons come from ``failure``, in the order the constraints are listed."""
+        if self.dtypes is not None or self.storage is not None:
+            held = msg.attr.get("value")
+            if held is None or held.WhichOneof("value") != "tensor":
+                return False
+            tensor = held.tensor
+            number = tensor.dtype
+            if self.dtypes is not None and dtype_name(number) not in self.dtypes:
+                return False
+            # Stored in the typed list unless tensor_content holds them (no elements: neither).
+            if self.storage is not None and (self.storage == "typed_values") != (
+                    has_typed_values(tensor, number) or not tensor.tensor_content):
+                return False
+        return self.failure(msg, False) is None
+
     def failure(self, msg, values: bool = True):
         """``test`` on a NodeDef without writing the reason: None, or a function giving it
         (a rewrite fails most candidates and never asks why)."""
