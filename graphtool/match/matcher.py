@@ -134,12 +134,10 @@ def _root_screen(pattern: Pattern, structural: bool):
         if own is not None and not own.plausible(msg):
             return False
         data = msg.input[:]
-        # Control inputs come last: with the right count and a data input last, a control
-        # input before it would leave too few data inputs, which the search rejects anyway.
-        if len(data) != arity or data and data[-1].startswith("^"):
+        if "^" in "".join(data):  # one scan instead of a test per input: control inputs
             data = [t for t in data if not t.startswith("^")]
-            if len(data) != arity:
-                return False
+        if len(data) != arity:
+            return False
         for position, ops, const in fixed:
             producer = graph.get(data[position])
             if producer is None or ops is not None and producer.op not in ops or (
@@ -271,7 +269,9 @@ class Matcher:
         bind[name] = msg.name
         if refs is None:
             return True
-        data = [t for t in msg.input[:] if not t.startswith("^")]
+        data = msg.input[:]
+        if "^" in "".join(data):  # one scan instead of a test per input: control inputs
+            data = [t for t in data if not t.startswith("^")]
         if len(data) != len(refs):
             return False
         positions = chosen.get(name)
