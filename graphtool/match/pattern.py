@@ -164,6 +164,13 @@ class ConstCheck:
     all_equal: bool | None = None
     max_elements: int | None = None
     storage: str | None = None   # "tensor_content" or "typed_values"
+    # Whether any constraint but the values needs the shape (most checks of a value do not).
+    _sized: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_sized", any(
+            v is not None for v in (self.ranks, self.shape, self.scalar, self.max_elements,
+                                    self.storage)))
 
     def test(self, node, *, values: bool = True) -> str | None:
         """None when ``node`` meets every constraint, else why not.  ``values=False`` leaves
@@ -201,6 +208,8 @@ class ConstCheck:
             dtype = dtype_name(number)
             if dtype not in self.dtypes:
                 return lambda: f"constant dtype {dtype} is not {'/'.join(sorted(self.dtypes))}"
+        if not self._sized and (not values or self.value is None and self.all_equal is None):
+            return None
         shape = shape_of(tensor.tensor_shape)
         dims = shape or ()
         if self.ranks is not None and len(dims) not in self.ranks:
