@@ -58,7 +58,7 @@ class Match:
     def env(self, graph) -> dict:
         """Capture name -> Capture (or list of Captures), for expressions."""
         env = {name: Capture(name, graph, node) for name, node in self.nodes.items()}
-        for name, tensor in self.tensors.items():  # loops: built for every candidate checked
+        for name, tensor in self.tensors.items():
             env[name] = Capture(name, graph, tensor)
         for name, tensors in self.rests.items():
             env[name] = [Capture(name, graph, t) for t in tensors]
@@ -173,9 +173,10 @@ class Matcher:
         self._nodes = pattern.nodes
         self._inner = [n for n in pattern.order[1:] if not pattern.nodes[n].shared]
         self._screen = _root_screen(pattern, structural)
-        # Without variadic nodes, once each commutative node's input order is chosen every
-        # pattern input meets exactly one tensor: a plain walk per combination of orders
-        # (in the order the backtracking search tries them) replaces the generators.
+        # Without variadic nodes (a lone '...' binds nothing: any inputs do), once each
+        # commutative node's input order is chosen every pattern input meets exactly one
+        # tensor: a plain walk per combination of orders (in the order the backtracking
+        # search tries them) replaces the generators.
         nodes = pattern.nodes
         orders = [(n, list(permutations(nodes[n].commutative)))
                   for n in pattern.order if nodes[n].commutative]

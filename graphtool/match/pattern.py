@@ -172,11 +172,9 @@ class ConstCheck:
             v is not None for v in (self.ranks, self.shape, self.scalar, self.max_elements,
                                     self.storage)))
 
-    def test(self, node, *, values: bool = True) -> str | None:
-        """None when ``node`` meets every constraint, else why not.  ``values=False`` leaves
-        out the ones that decode the tensor (value, all_equal), for a quick screen that must
-        not raise where the search would not have looked."""
-        failure = self.failure(node.proto, values)
+    def test(self, node) -> str | None:
+        """None when ``node`` meets every constraint, else why not."""
+        failure = self.failure(node.proto)
         return None if failure is None else failure()
 
     def plausible(self, msg) -> bool:
@@ -199,7 +197,9 @@ class ConstCheck:
 
     def failure(self, msg, values: bool = True):
         """``test`` on a NodeDef without writing the reason: None, or a function giving it
-        (a rewrite fails most candidates and never asks why)."""
+        (a rewrite fails most candidates and never asks why).  ``values=False`` leaves out
+        the constraints that decode the tensor (value, all_equal), for screens that must not
+        raise where the search would not have looked."""
         tensor = constant_tensor(msg)
         if tensor is None:
             return lambda: "is not a constant"
