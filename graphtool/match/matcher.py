@@ -58,7 +58,7 @@ class Match:
     def env(self, graph) -> dict:
         """Capture name -> Capture (or list of Captures), for expressions."""
         env = {name: Capture(name, graph, node) for name, node in self.nodes.items()}
-        for name, tensor in self.tensors.items():  # loops: built for every candidate checked
+        for name, tensor in self.tensors.items():
             env[name] = Capture(name, graph, tensor)
         for name, tensors in self.rests.items():
             env[name] = [Capture(name, graph, t) for t in tensors]
@@ -102,44 +102,55 @@ class _Exhausted(Exception):
 def _root_screen(pattern: Pattern, structural: bool):
     """A quick necessary test for a candidate root, or None when the pattern allows none.
 
-    Most candidates fail at the root's own inputs: the wrong number, producers of
-    the wrong op, or constants of the wrong kind (dtype, shape, storage; their
-    values are left to the search, which decodes them only if it gets there).
-    Checking that with plain loops before the backtracking search starts skips
-    the search for them; a candidate that passes is searched in full, so the
-    screen never changes what matches.
+    Most candidates fail at the root's own tensor or inputs: a constant of the wrong
+    kind (dtype, shape, storage; its values are left to the search, which decodes
+    them only if it gets there), the wrong number of inputs, producers of the wrong
+    op or constants of the wrong kind.  Checking that with plain loops before the
+    backtracking search starts skips the search for them; a candidate that passes
+    is searched in full, so the screen never changes what matches.
     """
     root = pattern.nodes[pattern.root]
-    if root.inputs is None or root.variadic:
-        return None
+    own = None if structural else root.const
+    if root.reads_anything or root.variadic:
+        return None if own is None else lambda graph, node: own.plausible(node.proto)
     arity = len(root.inputs)
-    defined = [pattern.nodes.get(r.name) for r in root.inputs]
     swappable = set(root.commutative or ())
-    fixed = [(p, pn.ops, None if structural else pn.const) for p, pn in enumerate(defined)
-             if pn is not None and p not in swappable and (pn.ops is not None or pn.const)]
-    anywhere = [pn.ops for p, pn in enumerate(defined)
-                if pn is not None and pn.ops is not None and p in swappable]
-    if not fixed and not anywhere:
+    fixed, anywhere = [], []
+    for position, ref in enumerate(root.inputs):
+        pn = pattern.nodes.get(ref.name)
+        const = None if pn is None or structural else pn.const
+        if pn is None or pn.ops is None and const is None:
+            continue
+        if position in swappable:
+            anywhere.append((pn.ops, const))
+        else:
+            fixed.append((position, pn.ops, const))
+    if own is None and not fixed and not anywhere:
         return None  # the arity alone: the search itself checks that early enough
     swappable = sorted(swappable)
 
     def screen(graph, node) -> bool:
-        data = [t for t in node.proto.input[:] if not t.startswith("^")]
+        msg = node.proto
+        if own is not None and not own.plausible(msg):
+            return False
+        data = msg.input[:]
+        if "^" in "".join(data):  # one scan instead of a test per input: control inputs
+            data = [t for t in data if not t.startswith("^")]
         if len(data) != arity:
             return False
         for position, ops, const in fixed:
             producer = graph.get(data[position])
             if producer is None or ops is not None and producer.op not in ops or (
-                    const is not None and const.test(producer, values=False) is not None):
+                    const is not None and not const.plausible(producer.proto)):
                 return False
         if anywhere:
-            present = set()
-            for position in swappable:
-                producer = graph.get(data[position])
-                if producer is not None:
-                    present.add(producer.op)
-            for ops in anywhere:  # a loop, not any(): a generator costs more than the test
-                if present.isdisjoint(ops):
+            producers = [graph.get(data[position]) for position in swappable]
+            for ops, const in anywhere:  # loops, not any(): a generator costs more than the test
+                for producer in producers:
+                    if producer is not None and (ops is None or producer.op in ops) and (
+                            const is None or const.plausible(producer.proto)):
+                        break
+                else:
                     return False
         return True
     return screen
@@ -162,13 +173,33 @@ class Matcher:
         self._nodes = pattern.nodes
         self._inner = [n for n in pattern.order[1:] if not pattern.nodes[n].shared]
         self._screen = _root_screen(pattern, structural)
-        # Without variadic nodes, once each commutative node's input order is chosen every
-        # pattern input meets exactly one tensor: a plain walk per combination of orders
-        # (in the order the backtracking search tries them) replaces the generators.
-        self._orders = [(n, list(permutations(pattern.nodes[n].commutative)))
-                        for n in pattern.order if pattern.nodes[n].commutative]
-        self._fixed = not any(n.variadic for n in pattern.nodes.values()) and math.prod(
-            len(perms) for _, perms in self._orders) <= _MAX_ORDERINGS
+        # Without variadic nodes (a lone '...' binds nothing: any inputs do), once each
+        # commutative node's input order is chosen every pattern input meets exactly one
+        # tensor: a plain walk per combination of orders (in the order the backtracking
+        # search tries them) replaces the generators.
+        nodes = pattern.nodes
+        orders = [(n, list(permutations(nodes[n].commutative)))
+                  for n in pattern.order if nodes[n].commutative]
+        self._fixed = not any(n.variadic and not n.reads_anything for n in nodes.values()) \
+            and math.prod(len(perms) for _, perms in orders) <= _MAX_ORDERINGS
+
+        def arranged(name, order) -> list[int]:
+            """The data input each pattern input of ``name`` reads, for one input order."""
+            positions = list(range(len(nodes[name].inputs)))
+            for slot, source in zip(nodes[name].commutative, order):
+                positions[slot] = source
+            return positions
+        self._choices = [{name: arranged(name, order) for (name, _), order in zip(orders, chosen)}
+                         for chosen in product(*[perms for _, perms in orders])] \
+            if self._fixed else []
+        # What the walk checks at each pattern node: ops, attr checks, const check, inputs
+        # as (capture, port, defined node's name or None); None where any inputs do.
+        self._plan = {
+            name: (pn.ops, () if structural else pn.attrs, None if structural else pn.const,
+                   None if pn.reads_anything else
+                   [(r.name, r.port, r.name if r.name in nodes else None) for r in pn.inputs])
+            for name, pn in nodes.items()}
+        self._forbid = control == "forbid"
 
     # -- entry point --------------------------------------------------------
     def match(self, graph, node, *, outputs=frozenset(), tracer: Tracer | None = None):
@@ -187,7 +218,9 @@ class Matcher:
                 found = self._snapshot(node.name)
                 if self.structural:
                     return found
-                reason = self._conditions(found) or self._containment(found, outputs)
+                reason = self._conditions(found.scope(self.graph, self.lets)) \
+                    if self.conditions else None
+                reason = reason or self._containment(found, outputs)
                 if reason is None:
                     return found
                 self._fail(reason[0], lambda: reason[1])
@@ -201,77 +234,79 @@ class Matcher:
         """``match`` by plain walks: one per combination of commutative input orders, in
         the search's order; a combination either binds everything or fails."""
         self.graph = graph
-        root = self._nodes[self.pattern.root]
-        if self._orders:
-            names = [name for name, _ in self._orders]
-            choices = (dict(zip(names, chosen))
-                       for chosen in product(*[perms for _, perms in self._orders]))
-        else:
-            choices = ({},)
-        for chosen in choices:
+        root = self.pattern.root
+        for chosen in self._choices:
             self.bind = bind = {}
             if not self._walk_node(root, node, bind, chosen):
                 continue
+            scope = None
+            if self.conditions and not self.structural:
+                # The captures straight from the bindings: most candidates fail here, and
+                # the Match is built only for those that pass (it shares the scope).
+                scope = Scope({name: Capture(name, graph, value) for name, value in bind.items()},
+                              self.lets)
+                if self._conditions(scope) is not None:
+                    continue
             found = self._snapshot(node.name)
-            if self.structural or (
-                    (not self.conditions or self._conditions(found) is None)
-                    and (not self._inner or self._containment(found, outputs) is None)):
+            found._scope = scope
+            if self.structural or not self._inner or self._containment(found, outputs) is None:
                 return found
         return None
 
-    def _walk_node(self, pn: PatternNode, node, bind: dict, chosen: dict) -> bool:
-        """The checks of ``_node`` (same order, same bindings) as a plain recursive walk,
-        a commutative node's inputs taken in the order ``chosen`` gives it."""
+    def _walk_node(self, name: str, node, bind: dict, chosen: dict) -> bool:
+        """The checks of ``_node`` (same order, same bindings) at pattern node ``name`` as a
+        plain recursive walk, a commutative node's inputs in the order ``chosen`` gives it."""
         msg = node.proto
-        if pn.ops is not None and msg.op not in pn.ops:
+        ops, checks, const, refs = self._plan[name]
+        if ops is not None and msg.op not in ops:
             return False
-        if self.control == "forbid" and any(i.startswith("^") for i in msg.input[:]):
+        if self._forbid and any(i.startswith("^") for i in msg.input[:]):
             return False
-        if not self.structural:
-            for check in pn.attrs:
-                if check.test(node) is not None:
-                    return False
-            if pn.const is not None and pn.const.test(node) is not None:
+        for check in checks:
+            if check.test(node) is not None:
                 return False
-        bind[pn.name] = msg.name
-        specs = pn.inputs
-        if specs is None:
+        if const is not None and const.failure(msg) is not None:
+            return False
+        bind[name] = msg.name
+        if refs is None:
             return True
-        data = [t for t in msg.input[:] if not t.startswith("^")]
-        if len(data) != len(specs):
+        data = msg.input[:]
+        if "^" in "".join(data):  # one scan instead of a test per input: control inputs
+            data = [t for t in data if not t.startswith("^")]
+        if len(data) != len(refs):
             return False
-        pairs = zip(specs, data)
-        order = chosen.get(pn.name) if pn.commutative else None
-        if order is not None:
-            pairs = list(pairs)
-            for slot, source in zip(pn.commutative, order):
-                pairs[slot] = (specs[slot], data[source])
-        nodes = self._nodes
-        for ref, tensor in pairs:
-            name = ref.name
-            if name is None:
+        positions = chosen.get(name)
+        if positions is not None:
+            data = [data[p] for p in positions]
+        for (capture, want, defined), tensor in zip(refs, data):
+            if capture is None:
                 continue
-            producer, port = split_ref(tensor)
-            if ref.port is not None and port != ref.port:
-                return False
-            bound = bind.get(name)
-            defined = nodes.get(name)
+            if ":" in tensor:  # most inputs are plain names: output 0
+                producer, port = split_ref(tensor)
+                if want is not None and port != want:
+                    return False
+                tensor = _canonical(tensor)
+            else:
+                producer, port = tensor, 0
+                if want:
+                    return False
+            bound = bind.get(capture)
             if bound is not None:
                 if defined is not None:
-                    if producer != bound or port != (ref.port or 0):
+                    if producer != bound or port != (want or 0):
                         return False
-                elif bound != _canonical(tensor):
+                elif bound != tensor:
                     return False
                 continue
             if defined is not None:
-                if ref.port is None and port != 0:
+                if want is None and port != 0:
                     return False
                 producer_node = self.graph.get(producer)
                 if producer_node is None or not self._walk_node(defined, producer_node, bind,
                                                                 chosen):
                     return False
                 continue
-            bind[name] = _canonical(tensor)
+            bind[capture] = tensor
         return True
 
     def _fail(self, at, reason) -> None:
@@ -292,10 +327,8 @@ class Matcher:
         return Match(root, nodes, tensors, rests)
 
     # -- checks after a structural match ------------------------------------
-    def _conditions(self, found: Match):
-        if not self.conditions:
-            return None
-        env = found.scope(self.graph, self.lets)
+    def _conditions(self, env):
+        """None when every condition holds in ``env`` (the match's scope), else why not."""
         for condition in self.conditions:
             if not condition.holds(env):
                 return None, f"where: {self.describe_condition(condition)} is false"
@@ -303,13 +336,15 @@ class Matcher:
 
     def _containment(self, found: Match, outputs):
         matched = set(found.nodes.values())
+        graph = self.graph
         for pname in self._inner:
             gname = found.nodes[pname]
             if gname in outputs:
                 return pname, f"node {gname!r} ({pname}) is a graph output; mark it shared: true"
-            for consumer in self.graph.consumers(gname):
-                if consumer.name in matched:
+            for reader in graph.readers(gname):  # names: most readers are in the match
+                if reader in matched:
                     continue
+                consumer = graph.node(reader)
                 data_use = any(split_ref(i)[0] == gname for i in consumer.data_inputs)
                 if not data_use and self.control != "forbid":
                     continue  # the replacement re-points (keep) or drops (drop) control edges

@@ -9,7 +9,6 @@ commutativity) so the matcher can trust it.
 """
 from __future__ import annotations
 
-import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -165,55 +164,81 @@ class ConstCheck:
     all_equal: bool | None = None
     max_elements: int | None = None
     storage: str | None = None   # "tensor_content" or "typed_values"
+    # Whether any constraint but the values needs the shape (most checks of a value do not).
+    _sized: bool = field(init=False, repr=False, compare=False)
 
-    def test(self, node, *, values: bool = True) -> str | None:
-        """None when ``node`` meets every constraint, else why not.  ``values=False`` leaves
-        out the ones that decode the tensor (value, all_equal), for a quick screen that must
-        not raise where the search would not have looked."""
-        msg = node.proto
+    def __post_init__(self):
+        object.__setattr__(self, "_sized", any(
+            v is not None for v in (self.ranks, self.shape, self.scalar, self.max_elements,
+                                    self.storage)))
+
+    def test(self, node) -> str | None:
+        """None when ``node`` meets every constraint, else why not."""
+        failure = self.failure(node.proto)
+        return None if failure is None else failure()
+
+    def plausible(self, msg) -> bool:
+        """``failure(msg, values=False) is None`` for screens, the cheapest facts first: the
+        dtype and where the values are stored reject most constants before the shape is
+        read.  Reasons come from ``failure``, in the order the constraints are listed."""
+        if self.dtypes is not None or self.storage is not None:
+            held = msg.attr.get("value")
+            if held is None or held.WhichOneof("value") != "tensor":
+                return False
+            tensor = held.tensor
+            number = tensor.dtype
+            if self.dtypes is not None and dtype_name(number) not in self.dtypes:
+                return False
+            # Stored in the typed list unless tensor_content holds them (no elements: neither).
+            if self.storage is not None and (self.storage == "typed_values") != (
+                    has_typed_values(tensor, number) or not tensor.tensor_content):
+                return False
+        return self.failure(msg, False) is None
+
+    def failure(self, msg, values: bool = True):
+        """``test`` on a NodeDef without writing the reason: None, or a function giving it
+        (a rewrite fails most candidates and never asks why).  ``values=False`` leaves out
+        the constraints that decode the tensor (value, all_equal), for screens that must not
+        raise where the search would not have looked."""
         tensor = constant_tensor(msg)
         if tensor is None:
-            return "is not a constant"
+            return lambda: "is not a constant"
         number = tensor.dtype
         if self.dtypes is not None:
             dtype = dtype_name(number)
             if dtype not in self.dtypes:
-                return f"constant dtype {dtype} is not {self._dtypes_text}"
+                return lambda: f"constant dtype {dtype} is not {'/'.join(sorted(self.dtypes))}"
+        if not self._sized and (not values or self.value is None and self.all_equal is None):
+            return None
         shape = shape_of(tensor.tensor_shape)
         dims = shape or ()
         if self.ranks is not None and len(dims) not in self.ranks:
-            return f"constant rank {len(dims)} is not {'/'.join(map(str, sorted(self.ranks)))}"
+            return lambda: (f"constant rank {len(dims)} is not "
+                            f"{'/'.join(map(str, sorted(self.ranks)))}")
         if self.shape is not None and (len(dims) != len(self.shape) or any(
                 want is not None and want != got for want, got in zip(self.shape, dims))):
-            return f"constant shape {list(dims)} is not {list(self.shape)}"
+            return lambda: f"constant shape {list(dims)} is not {list(self.shape)}"
         count = math.prod(dims)
         if self.scalar is not None and (count == 1) != self.scalar:
-            return f"constant has {count} elements" + (", not 1" if self.scalar else "")
+            return lambda: f"constant has {count} elements" + (", not 1" if self.scalar else "")
         if self.max_elements is not None and count > self.max_elements:
-            return f"constant has {count} elements, over {self.max_elements}"
+            return lambda: f"constant has {count} elements, over {self.max_elements}"
         if self.storage is not None:
             stored = _storage(tensor, number, count)
             if stored != self.storage:
-                return f"constant values are stored in {stored}, not {self.storage}"
+                return lambda: f"constant values are stored in {stored}, not {self.storage}"
         if not values or self.value is None and self.all_equal is None:
             return None
         array = header_value(tensor, as_dtype(number), shape)  # no second header read
         if self.all_equal is not None and count:
             flat = array.reshape(-1)
             if bool(np.all(flat == flat[0])) != self.all_equal:
-                return "constant elements are " + ("not all equal" if self.all_equal
-                                                   else "all equal")
-        if self.value is not None:
-            ok = self._close(array, count)
-            if not ok:
-                shown = array.reshape(-1)[:4].tolist()
-                return f"constant value {shown}{'...' if count > 4 else ''} is not {self.value!r}"
+                return lambda: "constant elements are " + ("not all equal" if self.all_equal
+                                                           else "all equal")
+        if self.value is not None and not self._close(array, count):
+            return lambda: (f"constant value {array.reshape(-1)[:4].tolist()}"
+                            f"{'...' if count > 4 else ''} is not {self.value!r}")
         return None
-
-    @functools.cached_property
-    def _dtypes_text(self) -> str:
-        """The wanted dtypes as a failure names them (a rewrite fails most candidates)."""
-        return "/".join(sorted(self.dtypes))
 
     def _close(self, array, count: int) -> bool:
         """``array`` equals ``value`` within rtol/atol.  For a single expected number the
@@ -259,6 +284,11 @@ class PatternNode:
     @property
     def variadic(self) -> bool:
         return bool(self.inputs) and any(r.variadic for r in self.inputs)
+
+    @property
+    def reads_anything(self) -> bool:
+        """Whether any inputs do: no ``inputs:`` list, or only ``...`` (which binds nothing)."""
+        return self.inputs is None or [r.text for r in self.inputs] == ["..."]
 
     def describe_op(self) -> str:
         return "any op" if self.ops is None else "/".join(sorted(self.ops))
