@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from graphtool.match import Matcher, Tracer
-from graphtool.rewrite import explain
+from graphtool.rewrite import explain, rewrite
 from graphtool.rewrite.edit import OpIndex
 from tf_graphs import const, frozen, rules_from, waited_on
 
@@ -346,6 +346,21 @@ def test_op_index_offers_only_nodes_of_the_root_op(leaky_graph):
     assert index.candidates(frozenset({"Mul", "Maximum"}), around) == ["xa", "d"]
     assert index.candidates(None, around) == ["x", "xa", "d"]
     assert set(index.candidates(None)) == set(leaky_graph.names())
+
+
+def test_op_index_knows_when_a_pattern_cannot_bind(tmp_path, leaky_graph):
+    rules = rules_from(tmp_path, LEAKY)
+    nodes = rules.rule("r").pattern.nodes.values()
+    graph = leaky_graph.copy()
+    index = OpIndex(graph)
+    assert index.offers_each(nodes)
+    graph.observe(index)
+    for node in graph.nodes_by_op("Mul"):  # the pattern's m has nothing left to bind
+        node.op = "Sub"
+    assert not index.offers_each(nodes)
+    graph.observe(None)
+    assert rewrite(graph, rules).stats["fired"] == {}
+    assert rewrite(leaky_graph, rules).stats["fired"] == {"r": 2}
 
 
 def _same_order(index: OpIndex, graph) -> None:

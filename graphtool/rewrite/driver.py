@@ -155,6 +155,8 @@ class _StageRun:
         graph, index, outputs = self.graph, self.index, self.outputs
         replacement, control, stage, rid = rule.replacement, rule.control, self.stage.name, rule.id
         bypass = replacement.kind == "bypass"
+        if not index.offers_each(rule.pattern.nodes.values()):
+            return  # a pattern node that no node of the graph can bind
         fired = 0
         for name in index.candidates(ops, within):
             node = graph.get(name)

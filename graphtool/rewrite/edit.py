@@ -101,6 +101,14 @@ class OpIndex:
             return [n for n in serial if n in names]
         return sorted((n for n in names if n in serial), key=serial.__getitem__)
 
+    def offers_each(self, pattern_nodes) -> bool:
+        """Whether every pattern node that names ops has a node of one of them to bind."""
+        by_op = self.by_op
+        for node in pattern_nodes:
+            if node.ops is not None and not any(by_op.get(op) for op in node.ops):
+                return False
+        return True
+
     def candidates(self, ops, within: set[str] | None = None) -> list[str]:
         """Names of nodes with one of ``ops`` (None: any), in serial order; only those in
         ``within`` (a set of names) when given.  The set is cut down to the candidates
