@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from itertools import permutations, product
 
-from graphtool.graph import split_ref
+from graphtool.graph import data_only, split_ref
 from graphtool.lang.capture import Capture
 from graphtool.lang.computed import Scope
 from graphtool.match.pattern import Pattern, PatternNode
@@ -133,9 +133,7 @@ def _root_screen(pattern: Pattern, structural: bool):
         msg = node.proto
         if own is not None and not own.plausible(msg):
             return False
-        data = msg.input[:]
-        if "^" in "".join(data):  # one scan instead of a test per input: control inputs
-            data = [t for t in data if not t.startswith("^")]
+        data = data_only(msg.input[:])
         if len(data) != arity:
             return False
         for position, ops, const in fixed:
@@ -270,9 +268,7 @@ class Matcher:
         bind[name] = msg.name
         if refs is None:
             return True
-        data = msg.input[:]
-        if "^" in "".join(data):  # one scan instead of a test per input: control inputs
-            data = [t for t in data if not t.startswith("^")]
+        data = data_only(msg.input[:])
         if len(data) != len(refs):
             return False
         positions = chosen.get(name)
