@@ -609,8 +609,12 @@ class Graph:
         """
         return len(self.rewire(old, new))
 
-    def rewire(self, old: str, new: str) -> list[Node]:
-        """``replace_all_uses``, returning the nodes whose inputs changed."""
+    def rewire(self, old: str, new: str, *, single_output: bool = False) -> list[Node]:
+        """``replace_all_uses``, returning the nodes whose inputs changed.
+
+        ``single_output``: node ``old`` is being bypassed, so a reader of any other output
+        of it is refused, before anything changes (the readers' inputs are read once).
+        """
         old_node, old_port = _tensor(str(old))
         new_node, new_port = _tensor(str(new))
         # The spellings of the old tensor, and what each becomes.
@@ -622,12 +626,22 @@ class Graph:
         changed = []
         users = self._consumers.get(old_node)
         nodes = self._nodes
+        readers = []
         for user in list(users) if users else ():
             node = nodes.get(user)
-            if node is None or user == new_node:
+            if node is not None:
+                field = node._msg.input
+                readers.append((user, node, field, field[:]))
+        if single_output:
+            port_prefix = old_node + ":"
+            for user, _, _, current in readers:
+                for text in current:
+                    if text.startswith(port_prefix) and text not in data_forms:
+                        raise GraphtoolError(f"cannot bypass {old_node!r}: {user!r} reads its "
+                                             f"output {text}")
+        for user, node, field, current in readers:
+            if user == new_node:
                 continue
-            field = node._msg.input
-            current = field[:]
             moved = 0
             controls = False
             for i, text in enumerate(current):
@@ -648,9 +662,9 @@ class Graph:
             else:
                 continue
             changed.append(node)
-        if self._outputs is not None and any(producer_name(o) == old_node
-                                             for o in self._outputs):
-            self._outputs = [new_data if o in data_forms else o for o in self._outputs]
+        outputs = self._outputs
+        if outputs is not None and old_node in map(producer_name, outputs):
+            self._outputs = [new_data if o in data_forms else o for o in outputs]
         return changed
 
     def has_consumers(self, name: str) -> bool:

@@ -187,10 +187,11 @@ class Edit:
         if name not in self.created:
             self.changed[name] = None
 
-    def replace_uses(self, old: str, new: str) -> None:
-        """Readers of tensor ``old`` read ``new`` instead (control edges follow)."""
+    def replace_uses(self, old: str, new: str, *, single_output: bool = False) -> None:
+        """Readers of tensor ``old`` read ``new`` instead (control edges follow);
+        ``single_output`` as for ``Graph.rewire``."""
         created, changed = self.created, self.changed
-        for node in self.graph.rewire(old, new):
+        for node in self.graph.rewire(old, new, single_output=single_output):
             name = node.name
             if name not in created:  # mark_changed inlined: once per rewired reader
                 changed[name] = None
@@ -225,16 +226,17 @@ class Edit:
             self.remove(pending)
             return pending
         # Readers are read once; the walk goes readers first (a match lists producers
-        # before readers), so a chain dies in one pass and the next one confirms it.
+        # before readers), so a chain dies in one pass; a pass that leaves none alive
+        # needs no second one to confirm it.
         readers = [(name, graph.readers(name)) for name in reversed(pending)]
         dead: set[str] = set()
-        progress = True
-        while progress:
-            progress = False
+        while len(dead) < len(readers):
+            before = len(dead)
             for name, users in readers:
-                if name not in dead and all(u in dead for u in users):
+                if name not in dead and dead.issuperset(users):
                     dead.add(name)
-                    progress = True
+            if len(dead) == before:
+                break
         gone = [n for n in pending if n in dead]
         if gone:
             self.remove(gone)

@@ -318,10 +318,24 @@ def _bypass(match, target: str, edit: Edit, controls: list[str]) -> bool:
     """Readers of the root read ``target``; returns whether the root was a graph output."""
     graph = edit.graph
     root = match.root
-    readers = graph.consumers(root)
+    data_readers = _data_readers(graph, root) if controls else ()
+    edit.replace_uses(root, target, single_output=True)  # refuses readers of other outputs
+    for name in data_readers:
+        if name in graph:
+            node = graph.node(name)
+            edit.set_inputs(node, list(node.inputs) + ["^" + c for c in controls])
+    was_output = root in edit.outputs
+    if was_output:
+        edit.outputs.discard(root)
+        edit.outputs.add(target.split(":")[0])
+    return was_output
+
+
+def _data_readers(graph, root: str) -> list[str]:
+    """Names of the nodes reading output 0 of ``root``; a reader of another output is refused."""
     port_prefix = root + ":"
     data_readers = []
-    for reader in readers:
+    for reader in graph.consumers(root):
         reads_data = False
         for text in reader.proto.input[:]:
             if text == root:
@@ -333,16 +347,7 @@ def _bypass(match, target: str, edit: Edit, controls: list[str]) -> bool:
                 reads_data = True
         if reads_data:
             data_readers.append(reader.name)
-    edit.replace_uses(root, target)
-    for name in data_readers:
-        if controls and name in graph:
-            node = graph.node(name)
-            edit.set_inputs(node, list(node.inputs) + ["^" + c for c in controls])
-    was_output = root in edit.outputs
-    if was_output:
-        edit.outputs.discard(root)
-        edit.outputs.add(target.split(":")[0])
-    return was_output
+    return data_readers
 
 
 def _keep_output_name(edit: Edit, root: str, target: str) -> None:
