@@ -222,7 +222,7 @@ def isclose(a, b, rtol=1e-5, atol=1e-8):
 # -- shapes ---------------------------------------------------------------------------
 def reshape(x, new_shape):
     dims = value_of(new_shape)
-    if type(dims) is not list or not all(type(d) is int for d in dims):  # [-1] is the usual
+    if type(dims) is not list or not {int}.issuperset(map(type, dims)):  # [-1] is the usual
         dims = [int(d) for d in np.ravel(dims)]
     return _array(x).reshape(dims)  # the method: np.reshape adds two Python calls
 

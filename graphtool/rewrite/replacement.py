@@ -444,7 +444,8 @@ def _tensor(node: NewNode, env) -> tuple[np.ndarray, DType]:
         raw = [value_of(v) for v in raw]
     python_value = not isinstance(raw, (np.ndarray, np.generic))
     array = np.asarray(raw)
-    if array.dtype == object or array.dtype.kind in "SUV":
+    kind = array.dtype.kind
+    if kind in "OSUV":  # objects, strings, raw bytes
         raise GraphtoolError(f"{node.position}: const {node.key!r} computed a "
                              f"{type(raw).__name__}, not a numeric tensor")
     if array.size > MAX_ELEMENTS:
@@ -452,15 +453,15 @@ def _tensor(node: NewNode, env) -> tuple[np.ndarray, DType]:
                              f"over the limit of {MAX_ELEMENTS}")
     if node.dtype is not None:
         dtype = node.dtype
-    elif python_value and array.dtype.kind in "fi":
-        dtype = DType.float32 if array.dtype.kind == "f" else DType.int32
+    elif python_value and kind in "fi":
+        dtype = DType.float32 if kind == "f" else DType.int32
     else:
         dtype = as_dtype(array.dtype)
     array = array.astype(to_numpy(dtype), copy=False)
     declared = node.shape
     if isinstance(declared, Computed):
         declared = value_of(declared.evaluate(env))
-        if type(declared) is not list or any(type(d) is not int for d in declared):
+        if type(declared) is not list or not {int}.issuperset(map(type, declared)):
             declared = [int(d) for d in np.ravel(declared)]  # shape(x) gives ints already
     if declared is not None and declared != list(array.shape) and (
             len(declared) != array.ndim or any(
