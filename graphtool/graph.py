@@ -578,11 +578,9 @@ class Graph:
                     "rewire them first (replace_all_uses or bypass)")
         producers = set()
         for name, node in doomed.items():
-            field = node._msg.input
-            inputs = field[:]
+            inputs = node._msg.input[:]  # left in the dropped NodeDef: nothing reads it again
             if inputs:  # sources (Consts, most of a batch) have no edges to undo
                 producers.update(self._unlink(name, inputs))
-                del field[:]
             del table[name]
             consumers.pop(name, None)
             node._alive = False
