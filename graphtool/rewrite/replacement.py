@@ -250,10 +250,12 @@ def apply(rep: Replacement, match, edit: Edit, env, control: str) -> None:
     graph = edit.graph
     matched = match.matched
     controls = _outside_controls(graph, matched) if control == "keep" else []
+    inner = len(matched) > 1  # nodes besides the root, whose readers the replacement rewires
     if rep.kind == "bypass":
         target = _tensor_ref(rep.target, match, {})[0]
         was_output = _bypass(match, target, edit, controls)
-        _retarget_controls(edit, match, target.split(":")[0], control)
+        if inner:
+            _retarget_controls(edit, match, target.split(":")[0], control)
         edit.remove_dead(matched)
         if was_output:
             _keep_output_name(edit, match.root, target)
@@ -262,7 +264,8 @@ def apply(rep: Replacement, match, edit: Edit, env, control: str) -> None:
         edit.remove_dead(matched)
     else:
         _build(rep, match, edit, env, controls)
-        _retarget_controls(edit, match, match.root, control)
+        if inner:
+            _retarget_controls(edit, match, match.root, control)
         edit.remove_dead([n for n in matched if n != match.root])
 
 
@@ -281,8 +284,6 @@ def _outside_controls(graph, matched: list[str]) -> list[str]:
 
 def _retarget_controls(edit: Edit, match, target: str, control: str) -> None:
     """Control edges from outside onto replaced inner nodes: onto ``target`` (keep) or gone."""
-    if len(match.matched) == 1:
-        return  # only the root, whose readers the replacement itself takes care of
     graph = edit.graph
     inside = set(match.matched)
     for name in match.matched:
