@@ -409,6 +409,19 @@ def test_expression_semantics_follow_numpy():
     assert Expression("reshape(s, [2, 2])[1, 0]").evaluate(env) == 3
 
 
+def test_literal_lists_are_built_once_but_each_evaluation_gets_its_own():
+    listed = Expression("[1, -2, 3.5]")
+    first = listed.evaluate({})
+    assert first == [1, -2, 3.5]
+    first.append(4)  # a caller's change does not reach the next evaluation
+    assert listed.evaluate({}) == [1, -2, 3.5]
+    s = np.arange(4, dtype=np.float32).reshape(2, 2)
+    assert Expression("reshape(s, [-1])").evaluate({"s": s}).shape == (4,)
+    assert Expression("shape(s) == [2, 2] and -size(s) == -4").evaluate({"s": s}) is True
+    with pytest.raises(GraphtoolError, match="bad operand type"):
+        Expression("~2.5").evaluate({})  # still an error of the evaluation, not of loading
+
+
 def test_expression_runtime_errors_are_graphtool_errors():
     with pytest.raises(GraphtoolError, match="neither true nor false; wrap it in all"):
         Expression("s > 0 and True").evaluate({"s": np.ones(3)})

@@ -193,6 +193,16 @@ class _Compiler:
     # -- structure ----------------------------------------------------------
     def _List(self, node):
         items = [self.compile(e) for e in node.elts]
+        literals = self.literals
+        if all(f in literals and type(literals[f]) in _SCALARS for f in items):
+            # [-1], [1, 1, -1, 1]: built once.  Calls of built-in functions and comparisons
+            # get the one list (they only read it); anything else gets a fresh copy.
+            values = [literals[f] for f in items]
+
+            def literal_list(env):
+                return list(values)
+            literals[literal_list] = values
+            return literal_list
         return lambda env: [f(env) for f in items]
 
     def _Tuple(self, node):
@@ -221,6 +231,9 @@ class _Compiler:
         if isinstance(node.op, ast.Not):
             return lambda env: not truth(operand(env))
         op = _UNARY[type(node.op)]
+        if isinstance(node.op, (ast.USub, ast.UAdd)) and type(
+                self.literals.get(operand)) in (int, float):  # -1: a literal too
+            return self._literal(op(self.literals[operand]))
         return lambda env: op(fn.value_of(operand(env)))
 
     def _BoolOp(self, node):
@@ -376,6 +389,7 @@ def _as_index(value):
 
 
 _SEQUENCES = (str, list, tuple)
+_SCALARS = (int, float, bool, str)  # immutable literal values a literal list may hold
 
 
 def _is_sequence(value) -> bool:
