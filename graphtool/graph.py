@@ -324,6 +324,11 @@ class Graph:
             return []
         return [node for name, node in self._nodes.items() if name in controlled]
 
+    def with_control_inputs(self, names) -> list[str]:
+        """Those of ``names`` whose nodes have control inputs (no input is read)."""
+        controlled = self._controlled
+        return [name for name in names if name in controlled] if controlled else []
+
     def nodes_by_op(self, *ops: str) -> list[Node]:
         wanted = set(ops)
         return [n for n in self._nodes.values() if n._msg.op in wanted]

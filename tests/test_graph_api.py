@@ -115,6 +115,7 @@ def test_the_graph_knows_its_nodes_with_control_inputs():
     graph.rename("m", "m2")
     c.remove_control_inputs()
     assert [node.name for node in graph.controlled()] == ["m2"]
+    assert graph.with_control_inputs(["a", "m2", "x"]) == ["m2"]
     _assert_index_consistent(graph)
 
 

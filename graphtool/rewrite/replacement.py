@@ -272,7 +272,7 @@ def apply(rep: Replacement, match, edit: Edit, env, control: str) -> None:
 def _outside_controls(graph, matched: list[str]) -> list[str]:
     """The nodes outside the match that matched nodes wait for, in input order, once each."""
     found: dict[str, None] = {}
-    for name in matched:
+    for name in graph.with_control_inputs(matched):
         for text in graph.node(name).proto.input[:]:
             if text.startswith("^"):
                 found[text[1:]] = None
