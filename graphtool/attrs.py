@@ -97,25 +97,41 @@ def decode(value) -> object:
     if kind == "func":
         return _decode_func(value.func)
     if kind == "list":
-        # ListFields names the one non-empty kind in a single call (a list holds one kind;
-        # should a malformed one hold several, the first in field order wins, as before)
-        present = value.list.ListFields()
-        if not present:
-            return []
-        field, items = present[0]
-        name = field.name
-        if name == "s":
-            return [_decode_bytes(v) for v in items]
-        if name == "type":
-            return [as_dtype(v) for v in items]
-        if name == "shape":
-            return [shape_of(v) for v in items]
-        if name == "tensor":
-            return [to_array(v) for v in items]
-        if name == "func":
-            return [_decode_func(v) for v in items]
-        return list(items)
+        # Remembered by the message's bytes, as shape_of does: reading the fields costs
+        # four times the serializing, and a graph repeats few lists (strides, ksize).
+        key = value.SerializeToString()
+        items = _LISTS.get(key)
+        if items is None:
+            items = _decode_list(value.list)
+            if len(_LISTS) < _LISTS_MAX and not value.list.tensor and not value.list.func:
+                _LISTS[key] = items  # (arrays and functions are no items to share)
+        return list(items)  # a copy: callers may change their list
     return None
+
+
+_LISTS: dict = {}  # serialized AttrValue -> decoded list of immutable items
+_LISTS_MAX = 1 << 12
+
+
+def _decode_list(value) -> list:
+    # ListFields names the one non-empty kind in a single call (a list holds one kind;
+    # should a malformed one hold several, the first in field order wins, as before)
+    present = value.ListFields()
+    if not present:
+        return []
+    field, items = present[0]
+    name = field.name
+    if name == "s":
+        return [_decode_bytes(v) for v in items]
+    if name == "type":
+        return [as_dtype(v) for v in items]
+    if name == "shape":
+        return [shape_of(v) for v in items]
+    if name == "tensor":
+        return [to_array(v) for v in items]
+    if name == "func":
+        return [_decode_func(v) for v in items]
+    return list(items)
 
 
 def _kind_of(value) -> str:

@@ -32,11 +32,14 @@ class Shapes(Mapping):
     tensor costs only its upstream; iterating computes everything.
     """
 
-    def __init__(self, graph, pinned: dict, value_limit: int = VALUE_LIMIT):
+    def __init__(self, graph, pinned: dict, value_limit: int = VALUE_LIMIT, recall=None):
         self._graph = graph
         self._pinned = pinned
         self._limit = value_limit
         self._table: dict[str, list[TensorInfo]] = {}
+        # name -> outputs computed before (None if not), asked before computing a node that
+        # is needed as a producer: a caller that remembers outputs across graph edits.
+        self._recall = recall
         self.unknown_ops: Counter = Counter()  # op type -> node count, for ops without an entry
         self.order: list[str] = []  # node names in the order computed: producers first
 
@@ -70,13 +73,17 @@ class Shapes(Mapping):
 
     def outputs(self, node) -> list[TensorInfo]:
         """TensorInfos of all outputs of a node (a Node or a name)."""
-        name = node if isinstance(node, str) else node.name
+        if isinstance(node, str):
+            name, known = node, None
+        else:
+            name, known = node.name, node
         found = self._table.get(name)
         if found is None:
-            known = self._graph.get(name)
             if known is None:
-                raise GraphtoolError(f"no node named {name!r} in the graph"
-                                     + did_you_mean(name, self._table))
+                known = self._graph.get(name)
+                if known is None:
+                    raise GraphtoolError(f"no node named {name!r} in the graph"
+                                         + did_you_mean(name, self._table))
             found = self._compute(known)
         return list(found)
 
@@ -120,25 +127,44 @@ class Shapes(Mapping):
         """Outputs of a node not in the table yet (and of whatever it needs)."""
         msg = node.proto
         name = msg.name
-        if not msg.input:  # a source (Const): no walk
+        inputs = msg.input[:]
+        if not inputs:  # a source (Const): no walk
             entry = ops.OPS.get(msg.op)
             if entry is not None and entry.node_info is not None and name not in self._pinned:
                 found = [entry.node_info(msg, self._limit)]
             else:
-                found = self._infer(node, ())
+                found = self._outputs_of(node, msg, [])
             self._table[name] = found
             self.order.append(name)
             return found
+        # The input infos in one pass over the inputs, while every producer is known
+        # already (callers going in graph order) or needs no walk; else the walk.
         table = self._table
-        refs = _data_refs(msg.input)
-        for producer, _ in refs:
-            if producer not in table:
-                self._walk(name, refs)  # lazy callers silence numpy warnings around their loop
-                return table[name]
-        # Every producer known already (callers going in graph order): no walk.
-        found = table[name] = self._infer(node, refs)
+        infos = []
+        for text in inputs:
+            if text.startswith("^"):
+                break
+            producer, port = split_ref(text) if ":" in text else (text, 0)
+            produced = table.get(producer)
+            if produced is None:
+                produced = self._unwalked(producer)
+                if produced is None:
+                    self._walk(name)  # lazy callers silence numpy warnings around their loop
+                    return table[name]
+            infos.append(produced[port] if port < len(produced) else UNKNOWN)
+        found = table[name] = self._outputs_of(node, msg, infos)
         self.order.append(name)
         return found
+
+    def _unwalked(self, name: str) -> list[TensorInfo] | None:
+        """Outputs of a producer missing from the table that need no walk - recalled, or
+        a source (a Const) computed now - else None."""
+        if self._recalled(name):
+            return self._table[name]
+        source = self._graph.get(name)
+        if source is None or source.proto.input:
+            return None
+        return self._compute(source)
 
     def _walk(self, name: str, refs: list | None = None) -> None:
         """Compute ``name`` (whose data inputs ``refs`` may be parsed already) and whatever
@@ -158,7 +184,7 @@ class Shapes(Mapping):
             refs = parsed.get(current)
             if refs is None:
                 refs = parsed[current] = _data_refs(node.proto.input)
-            missing = [p for p, _ in refs if p not in table]
+            missing = [p for p, _ in refs if p not in table and not self._recalled(p)]
             if missing and current not in waiting:
                 waiting.add(current)
                 stack.extend(missing)
@@ -168,13 +194,26 @@ class Shapes(Mapping):
             table[current] = _UNKNOWN_OUTPUTS if missing else self._infer(node, refs)
             self.order.append(current)
 
+    def _recalled(self, name: str) -> bool:
+        """Whether the outputs of ``name`` were recalled into the table."""
+        if self._recall is None:
+            return False
+        found = self._recall(name)
+        if found is None:
+            return False
+        self._table[name] = found
+        return True
+
     def _infer(self, node, refs) -> list[TensorInfo]:
         table = self._table
         inputs = []
         for producer, port in refs:
             produced = table.get(producer, _UNKNOWN_OUTPUTS)
             inputs.append(produced[port] if port < len(produced) else UNKNOWN)
-        msg = node.proto
+        return self._outputs_of(node, node.proto, inputs)
+
+    def _outputs_of(self, node, msg, inputs: list[TensorInfo]) -> list[TensorInfo]:
+        """Outputs of ``node`` (NodeDef ``msg``) from the infos of its data inputs."""
         op = msg.op
         entry = ops.OPS.get(op)
         if entry is None or entry.shape is None:
@@ -195,7 +234,7 @@ def _data_refs(inputs) -> list[tuple[str, int]]:
     for text in inputs[:]:
         if text.startswith("^"):
             break
-        refs.append(split_ref(text))
+        refs.append(split_ref(text) if ":" in text else (text, 0))  # most are plain names
     return refs
 
 
@@ -290,7 +329,7 @@ def node_context(node, inputs: list[TensorInfo], value_limit: int = VALUE_LIMIT,
 
 
 def infer_shapes(graph, input_shapes=None, *, value_limit: int = VALUE_LIMIT,
-                 lazy: bool = False) -> Shapes:
+                 lazy: bool = False, recall=None) -> Shapes:
     """Static dtype/shape (and small known values) of every tensor in ``graph``.
 
     ``input_shapes`` maps Placeholder names to shapes (None or -1 for unknown
@@ -298,9 +337,10 @@ def infer_shapes(graph, input_shapes=None, *, value_limit: int = VALUE_LIMIT,
     ``lazy=True`` computes entries only when asked for (and reports inconsistent
     shapes only there; wrap lookups in ``np.errstate(all="ignore")`` to silence
     numpy warnings from small constant computations); otherwise the whole graph
-    is checked now.
+    is checked now.  ``recall(name)`` gives the outputs of a node computed before (or
+    None), trusted instead of computing them again.
     """
-    shapes = Shapes(graph, _pinned_shapes(graph, input_shapes), value_limit)
+    shapes = Shapes(graph, _pinned_shapes(graph, input_shapes), value_limit, recall)
     return shapes if lazy else shapes.compute_all()
 
 

@@ -161,7 +161,7 @@ def infer_node(opdef: OpDef, ctx: Ctx) -> list[TensorInfo]:
     if opdef.stateful:
         return [TensorInfo(i.dtype, i.shape) for i in infos]
     if not opdef.foldable or _blocked(opdef, ctx.inputs) or all(_has_value(i) for i in infos):
-        return [settle(i) for i in infos]
+        return _settled(infos)
     values = [info.value for info in ctx.inputs]
     args = kernel_arguments(opdef, ctx, values)
     if args is not None and _small(infos, args, ctx.value_limit):
@@ -174,17 +174,26 @@ def infer_node(opdef: OpDef, ctx: Ctx) -> list[TensorInfo]:
         if partials is not None:
             infos = [info._replace(partial=p) if p is not None and info.partial is None else info
                      for info, p in zip(infos, partials)]
-    return [settle(i) for i in infos]
+    return _settled(infos)
 
 
 def _blocked(opdef: OpDef, inputs: list[TensorInfo]) -> bool:
     """Whether an input whose value the kernel reads has no known element: then neither
     the kernel nor a partial run can apply (most nodes: float activations), and the
     argument building is skipped."""
+    reads = opdef.value_inputs  # OpDef.reads_value inlined: asked for most nodes
     for i, info in enumerate(inputs):
-        if info.value is None and info.partial is None and opdef.reads_value(i):
+        if info.value is None and info.partial is None and (reads is None or i in reads):
             return True
     return False
+
+
+def _settled(infos: list[TensorInfo]) -> list[TensorInfo]:
+    """``settle`` on each info; the list itself when none has a partial value (most)."""
+    for info in infos:
+        if info.partial is not None:
+            return [settle(i) for i in infos]
+    return infos
 
 
 def _has_value(info: TensorInfo) -> bool:

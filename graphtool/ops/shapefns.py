@@ -19,7 +19,9 @@ def unknown_rank(dtype=None) -> TensorInfo:
 def same_as(index: int = 0, dtype_attr: str = "T"):
     """Shape function: the output looks like input ``index``."""
     def shape(ctx: Ctx) -> TensorInfo:
-        return out(ctx.out_dtype(dtype_attr, index), ctx.shape(index))
+        info = ctx.info(index)  # most unary ops: read the input once
+        dtype = info.dtype if info.dtype is not None else ctx.out_dtype(dtype_attr, None)
+        return out(dtype, info.shape)
     return shape
 
 
@@ -66,11 +68,12 @@ def broadcast(ctx: Ctx, a, b) -> tuple | None:
     """The broadcast shape of ``a`` and ``b``; a clear error when they cannot broadcast."""
     if a is None or b is None:
         return None
-    if a == b and None not in a:  # equal known shapes (batch-norm vectors)
-        return tuple(a)
-    if not b and None not in a:  # a known shape with a scalar
-        return tuple(a)
-    if not a and None not in b:
+    # A known shape with one that equals its last dims (the same shape, a per-channel
+    # vector, a scalar) is most calls: no padding, no dim by dim.
+    if len(b) <= len(a):
+        if a[len(a) - len(b):] == b and None not in a:
+            return tuple(a)
+    elif b[len(b) - len(a):] == a and None not in b:
         return tuple(b)
     rank = max(len(a), len(b))
     pa = (1,) * (rank - len(a)) + tuple(a)

@@ -51,7 +51,7 @@ def resolve_constant_switches(graph, ctx):
 
 
 _SHAPES_ATTR = "_output_shapes"
-_CONSTANTS = "annotate_output_shapes.constants"  # ctx.memo key
+_SEEN = "annotate_output_shapes"  # ctx.memo key
 
 
 @register_action("annotate_output_shapes")
@@ -66,62 +66,79 @@ def annotate_output_shapes(graph, ctx):
     Incremental: rewrites keep every tensor's value, so a shape once fully
     known stays true for as long as the same node exists.  Those shapes are
     remembered across the stages of a rewrite (``ctx.memo``), and a later run
-    only infers the nodes created or still unknown since, and writes the attr
-    only where it is missing.
+    only infers the nodes created or still unknown since (recalling the
+    remembered shapes of their producers), and writes the attr only where it
+    is missing.
     """
     from graphtool.analysis.shapes import infer_shapes
 
-    known = ctx.memo.setdefault(_SHAPES_ATTR, {})  # name -> (Node, infos), fully known only
-    constants = ctx.memo.setdefault(_CONSTANTS, {})  # name -> (Node, op) of constants seen
-    shapes = ctx.handoff.get(SHAPES_HANDOFF)  # a fold right before: its analysis still holds
-    if shapes is None:
-        shapes = infer_shapes(graph, ctx.input_shapes, lazy=True)
-    for memo in (known, constants):  # a removed node held here would keep its NodeDef alive
-        for name in [name for name, entry in memo.items() if not entry[0].alive]:
-            del memo[name]
+    # Node -> its output infos (all fully known), or the op of a constant; kept only for
+    # nodes still in the graph (a removed node held here would keep its NodeDef alive).
+    earlier = ctx.memo.get(_SEEN, {})
+    seen = ctx.memo[_SEEN] = {}
     # First what each node needs - nothing, its known shapes written, or inference - and
     # then, in graph order, the inference (only if some node needs it) and the writing.
     todo = []
     for node in graph.nodes:
         msg = node.proto
-        name = msg.name
-        entry = known.get(name)
-        if entry is not None and entry[0] is node:
-            if _SHAPES_ATTR in msg.attr:
-                continue  # written by an earlier run, or copied by the rule that rebuilt it
-            if not ("value" in msg.attr and holds_constant(msg)):
-                todo.append((node, entry[1]))
-            continue
-        seen = constants.get(name)
-        if seen is not None and seen[0] is node and seen[1] == msg.op:
-            continue  # the same constant as in an earlier run
+        mark = earlier.get(node)
+        if mark is not None:
+            if not isinstance(mark, str):
+                seen[node] = mark
+                if _SHAPES_ATTR not in msg.attr and not (
+                        "value" in msg.attr and holds_constant(msg)):
+                    todo.append((node, mark))  # its attr went: written again
+                continue
+            if mark == msg.op:
+                seen[node] = mark  # the same constant as in an earlier run
+                continue
         if "value" in msg.attr and holds_constant(msg):
-            constants[name] = (node, msg.op)  # shape(c) of a constant reads its tensor
+            seen[node] = msg.op  # shape(c) of a constant reads its tensor
             continue
         todo.append((node, None))
     if any(infos is None for _, infos in todo):
-        for name, (node, infos) in list(known.items()):
-            if graph.get(name) is node:  # the same node (a new one may have taken a freed name)
-                shapes.set_outputs(name, infos)
-            else:
-                del known[name]
+        shapes = ctx.handoff.get(SHAPES_HANDOFF)  # a fold right before: its analysis holds
+        if shapes is None:
+            def recall(name):
+                mark = seen.get(graph.get(name))
+                return None if mark is None or isinstance(mark, str) else mark
+            shapes = infer_shapes(graph, ctx.input_shapes, lazy=True, recall=recall)
+        else:
+            for node, mark in seen.items():
+                if not isinstance(mark, str):
+                    shapes.set_outputs(node.name, mark)
     changed = []
-    encoded: dict = {}  # shapes -> their AttrValue: most nodes share a few shapes
+    # The shapes of a node's outputs -> their AttrValue, None unless all are fully known:
+    # most nodes share a few shapes, so each is checked and encoded once.
+    encoded: dict = {}
     with np.errstate(all="ignore"):
         for node, infos in todo:
-            name = node.name
-            if infos is None:
+            inferred = infos is None
+            if inferred:
                 infos = shapes.outputs(node)
-                if not infos or not all(i.fully_known for i in infos):
-                    continue
-                known[name] = (node, infos)  # (an attr from the input graph is overwritten)
-            dims = tuple([tuple(i.shape) for i in infos])
-            value = encoded.get(dims)
+            dims = tuple([i.shape for i in infos])
+            value = encoded.get(dims, _UNSEEN)
+            if value is _UNSEEN:
+                value = encoded[dims] = _shapes_attr(dims)
             if value is None:
-                value = encoded[dims] = encode_attr([Shape(d) for d in dims], "list")
-            node.proto.attr[_SHAPES_ATTR].CopyFrom(value)
-            changed.append(name)
+                continue
+            if inferred:
+                seen[node] = infos  # (an attr from the input graph is overwritten)
+            msg = node.proto
+            msg.attr[_SHAPES_ATTR].CopyFrom(value)
+            changed.append(msg.name)
     return {"changed": changed}
+
+
+_UNSEEN = object()
+
+
+def _shapes_attr(dims: tuple):
+    """The ``_output_shapes`` AttrValue of outputs shaped ``dims``; None when there are
+    none or a shape is not fully known."""
+    if not dims or any(d is None or None in d for d in dims):
+        return None
+    return encode_attr([Shape(tuple(d)) for d in dims], "list")
 
 
 @register_action("drop_attr")
@@ -129,9 +146,11 @@ def drop_attr(graph, ctx, key: str):
     """Remove attr ``key`` from every node that has it."""
     changed = []
     for node in graph.nodes:
-        if node.has_attr(key):
-            node.remove_attr(key)
-            changed.append(node.name)
+        msg = node.proto
+        attrs = msg.attr
+        if key in attrs:
+            del attrs[key]
+            changed.append(msg.name)
     return {"changed": changed}
 
 
