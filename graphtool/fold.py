@@ -120,20 +120,21 @@ class _Planner:
         self.visited: set[str] = set()  # foldable nodes seen so far
 
     def run(self) -> dict[str, _Fold]:
+        graph = self.graph
         try:  # frozen graphs list producers first: no ordering pass needed
-            self._pass(self.graph.nodes, strict=True)
+            # names and ops as lists: no NodeDef read for the nodes that never fold
+            self._pass(zip(graph.names(), graph.nodes, graph.ops()), strict=True)
         except _OutOfOrder:
             self.constants, self.headers, self.folds, self.reads = {}, {}, {}, {}
             self.visited = set()
-            self._pass(data_order(self.graph), strict=False)
+            self._pass(((node.name, node, node.op) for node in data_order(graph)), strict=False)
         return self.folds
 
     def _pass(self, nodes, strict: bool) -> None:
+        """``nodes``: (name, Node, op) in data order."""
         table, constants, attempt = ops.OPS, self.constants, self._try
         kinds: dict = {}  # op -> _CONSTANT, its entry when foldable, else None
-        for node in nodes:
-            msg = node.proto
-            op = msg.op
+        for name, node, op in nodes:
             kind = kinds.get(op, _UNSEEN)
             if kind is _UNSEEN:
                 entry = table.get(op)
@@ -142,12 +143,12 @@ class _Planner:
             if kind is None:
                 continue
             if kind is _CONSTANT:
-                constants[msg.name] = node
+                constants[name] = node
             else:
-                attempt(node, msg, kind, strict)
+                attempt(name, node, kind, strict)
 
-    def _try(self, node, msg, entry, strict: bool) -> None:
-        name = msg.name
+    def _try(self, name, node, entry, strict: bool) -> None:
+        msg = node.proto
         self.visited.add(name)
         folds, constants, shapes = self.folds, self.constants, self.shapes
         controls, refs, inputs = [], [], []
