@@ -204,12 +204,16 @@ class _Planner:
                      else new_record(TensorInfo, (source.dtype, source.shape, source.value, None))]
             self._record(name, entry, node, infos, values, _PORT_0, refs, controls, users)
             return
-        ctx = NodeCtx(msg, inputs, self.limit)
-        result = entry.shape(ctx)
-        if type(result) is TensorInfo:
-            infos = [settle(result) if result.partial is not None else result]
+        given = _given_dims(entry, inputs) if entry.dims_input is not None else None
+        if given is not None:
+            ctx, infos = None, [given]
         else:
-            infos = [settle(i) for i in normalize_outputs(result)]
+            ctx = NodeCtx(msg, inputs, self.limit)
+            result = entry.shape(ctx)
+            if type(result) is TensorInfo:
+                infos = [settle(result) if result.partial is not None else result]
+            else:
+                infos = [settle(i) for i in normalize_outputs(result)]
         if len(infos) == 1:
             if not self._fits(infos[0]):
                 return
@@ -223,7 +227,7 @@ class _Planner:
             for port in ports:
                 if port >= len(infos) or not self._fits(infos[port]):
                     return
-        values = self._values(entry, ctx, inputs, infos, refs, ports)
+        values = self._values(entry, msg, ctx, inputs, infos, refs, ports)
         if values is None:
             return
         for port in ports:
@@ -278,9 +282,9 @@ class _Planner:
                 return False
         return math.prod(shape) * itemsize <= self.max_bytes
 
-    def _values(self, entry, ctx, inputs, infos, refs, ports) -> list | None:
+    def _values(self, entry, msg, ctx, inputs, infos, refs, ports) -> list | None:
         """Output values (``_try`` checked that the outputs fit, so their shapes are
-        fully known)."""
+        fully known).  ``ctx``: the node's, None when no shape function ran."""
         if entry.keeps_bytes and len(infos) == 1:
             info, source = infos[0], inputs[0]
             if info.dtype is not None and info.dtype == source.dtype and info.fully_known:
@@ -301,8 +305,10 @@ class _Planner:
                 break
         else:
             return [info.value for info in infos]  # the shape function knew them
+        if ctx is None:
+            ctx = NodeCtx(msg, inputs, self.limit)
         args = []
-        for index, info in enumerate(ctx.inputs):
+        for index, info in enumerate(inputs):
             if not entry.reads_value(index):
                 value = placeholder_array(info)
                 if value is None:
@@ -360,6 +366,21 @@ def _small_value(value) -> np.ndarray:
         array = array.view()
         array.flags.writeable = False
     return array
+
+
+def _given_dims(entry, inputs: list) -> TensorInfo | None:
+    """Output 0 of an op whose ``dims_input`` lists its dims (Reshape), when they are all
+    given and hold input 0's elements; else None, and the shape function decides."""
+    index = entry.dims_input
+    if index >= len(inputs):
+        return None
+    source, value = inputs[0], inputs[index].value
+    if value is None or value.ndim != 1 or source.dtype is None:
+        return None
+    dims = tuple(value.tolist())
+    if dims and min(dims) < 0 or math.prod(dims) != source.size:
+        return None
+    return new_record(TensorInfo, (source.dtype, dims, None, None))
 
 
 def _used_ports(graph, name: str, users: list[str]) -> list[int]:
