@@ -158,8 +158,8 @@ class _Planner:
     def _try(self, name, node, entry, strict: bool) -> None:
         msg = node.proto
         self.visited.add(name)
-        folds, constants, shapes = self.folds, self.constants, self.shapes
-        controls, refs, inputs = [], [], []
+        folds, constants = self.folds, self.constants
+        controls, refs, inputs, producers = [], [], [], []
         for text in msg.input[:]:  # a list: a upb field ends its iteration with an IndexError
             if text.startswith("^"):
                 controls.append(text[1:])
@@ -174,23 +174,22 @@ class _Planner:
             if fold is not None and port < len(fold.values) and fold.values[port] is not None:
                 inputs.append(fold.infos[port])
             elif port == 0 and producer in constants:
-                inputs.append(None)  # looked up below, once the node is worth it
+                inputs.append(self._header(producer)[0])
             else:
                 if strict and producer not in self.visited:
                     self._check_order(producer)
                 if entry.reads_value(len(refs)):
                     return
-                info = shapes[text]
+                info = self.shapes[text]
                 if not info.fully_known:
                     return
                 inputs.append(info)
             refs.append((producer, port))
+            if producer not in producers:
+                producers.append(producer)
         users = self.graph.readers(name)
         if not users and name not in self.outputs:
             return  # nothing reads it
-        for index, info in enumerate(inputs):
-            if info is None:
-                inputs[index] = self._header(refs[index][0])[0]
         source = inputs[0] if inputs else None
         if entry.identity and source is not None and source.dtype is not None:
             # Its input as it is: that input's TensorInfo (small value included) and
@@ -202,7 +201,7 @@ class _Planner:
             values = [fold.values[port] if fold is not None else self._stored(producer)]
             infos = [source if source.partial is None
                      else new_record(TensorInfo, (source.dtype, source.shape, source.value, None))]
-            self._record(name, entry, node, infos, values, _PORT_0, refs, controls, users)
+            self._record(name, entry, node, infos, values, _PORT_0, producers, controls, users)
             return
         given = _given_dims(entry, inputs) if entry.dims_input is not None else None
         if given is not None:
@@ -239,13 +238,12 @@ class _Planner:
             if info.value is None and value is not None and info.size <= limit:
                 infos[index] = new_record(TensorInfo, (info.dtype, info.shape, _small_value(value),
                                                   info.partial))
-        self._record(name, entry, node, infos, values, ports, refs, controls, users)
+        self._record(name, entry, node, infos, values, ports, producers, controls, users)
 
-    def _record(self, name, entry, node, infos, values, ports, refs, controls, users) -> None:
+    def _record(self, name, entry, node, infos, values, ports, producers, controls, users) -> None:
         """Remember a folded node and its log entry; its output infos go to the shape
         analysis too.  Producers that only folded nodes read are dead from here on."""
         self.shapes.set_outputs(name, infos)
-        producers = [refs[0][0]] if len(refs) == 1 else list(dict.fromkeys([p for p, _ in refs]))
         self.folds[name] = new_record(_Fold, (node, infos, values, ports, producers, controls))
         self.readers[name] = len(users)
         if len(infos) == 1:
@@ -360,11 +358,10 @@ _CONSTANT = object()
 
 
 def _small_value(value) -> np.ndarray:
-    """A read-only array of a small value (TensorInfo values are shared)."""
+    """A small value as a read-only array (TensorInfo values are shared; kernels, which
+    get such values from shape inference too, never write to their inputs)."""
     array = value.array() if type(value) is _Stored else value
-    if array.flags.writeable:
-        array = array.view()
-        array.flags.writeable = False
+    array.setflags(write=False)  # cheaper than through the flags object
     return array
 
 
