@@ -92,13 +92,11 @@ class _Stored(NamedTuple):
 class _Fold(NamedTuple):
     """One folded node: its outputs and how it was wired."""
     node: object
-    op: str
     infos: list        # TensorInfo per output (small values filled in)
     values: list       # per output: ndarray, _Stored, or None for outputs nobody reads
     ports: list        # the outputs something reads
     producers: list    # distinct data producer names
     controls: list     # control input names
-    users: list        # names of the nodes reading it (data or control)
 
 
 # -- pass 1: values ------------------------------------------------------------------------
@@ -107,33 +105,44 @@ class _OutOfOrder(Exception):
 
 
 class _Planner:
+    """Also settles, as it goes, which nodes the rewrite removes: a fold or Const is
+    dead once as many folded nodes read it by data edges alone as it has readers."""
+
     def __init__(self, graph, max_bytes: int, shapes):
         self.graph = graph
         self.max_bytes = max_bytes
         self.shapes = shapes
         self.limit = shapes.value_limit
         self.outputs = {split_ref(o)[0] for o in graph.outputs}
+        self._reset()
+
+    def _reset(self) -> None:
         self.constants: dict = {}  # name -> Node, for nodes of constant ops (Const)
         self.headers: dict = {}  # Const name -> (TensorInfo, TensorProto), read once
         self.folds: dict[str, _Fold] = {}
+        self.readers: dict[str, int] = {}  # fold or Const a fold reads -> nodes reading it
         self.reads: dict[str, int] = {}  # producer -> folded nodes reading it by data edges only
+        self.dead: set[str] = set()  # folds and Consts that only folded nodes read
+        self.held: dict[str, list] = {}  # Const a fold reads -> its control inputs, if any
+        self.controlled = False  # whether a fold has control inputs
+        self.log: list = []  # per fold in data order: its entry, or (name, op) if multi-output
         self.visited: set[str] = set()  # foldable nodes seen so far
 
     def run(self) -> dict[str, _Fold]:
+        graph = self.graph
         try:  # frozen graphs list producers first: no ordering pass needed
-            self._pass(self.graph.nodes, strict=True)
+            # names and ops as lists: no NodeDef read for the nodes that never fold
+            self._pass(zip(graph.names(), graph.nodes, graph.ops()), strict=True)
         except _OutOfOrder:
-            self.constants, self.headers, self.folds, self.reads = {}, {}, {}, {}
-            self.visited = set()
-            self._pass(data_order(self.graph), strict=False)
+            self._reset()
+            self._pass(((node.name, node, node.op) for node in data_order(graph)), strict=False)
         return self.folds
 
     def _pass(self, nodes, strict: bool) -> None:
+        """``nodes``: (name, Node, op) in data order."""
         table, constants, attempt = ops.OPS, self.constants, self._try
         kinds: dict = {}  # op -> _CONSTANT, its entry when foldable, else None
-        for node in nodes:
-            msg = node.proto
-            op = msg.op
+        for name, node, op in nodes:
             kind = kinds.get(op, _UNSEEN)
             if kind is _UNSEEN:
                 entry = table.get(op)
@@ -142,15 +151,15 @@ class _Planner:
             if kind is None:
                 continue
             if kind is _CONSTANT:
-                constants[msg.name] = node
+                constants[name] = node
             else:
-                attempt(node, msg, kind, strict)
+                attempt(name, node, kind, strict)
 
-    def _try(self, node, msg, entry, strict: bool) -> None:
-        name = msg.name
+    def _try(self, name, node, entry, strict: bool) -> None:
+        msg = node.proto
         self.visited.add(name)
-        folds, constants, shapes = self.folds, self.constants, self.shapes
-        controls, refs, inputs = [], [], []
+        folds, constants = self.folds, self.constants
+        controls, refs, inputs, producers = [], [], [], []
         for text in msg.input[:]:  # a list: a upb field ends its iteration with an IndexError
             if text.startswith("^"):
                 controls.append(text[1:])
@@ -165,23 +174,22 @@ class _Planner:
             if fold is not None and port < len(fold.values) and fold.values[port] is not None:
                 inputs.append(fold.infos[port])
             elif port == 0 and producer in constants:
-                inputs.append(None)  # looked up below, once the node is worth it
+                inputs.append(self._header(producer)[0])
             else:
                 if strict and producer not in self.visited:
                     self._check_order(producer)
                 if entry.reads_value(len(refs)):
                     return
-                info = shapes[text]
+                info = self.shapes[text]
                 if not info.fully_known:
                     return
                 inputs.append(info)
             refs.append((producer, port))
+            if producer not in producers:
+                producers.append(producer)
         users = self.graph.readers(name)
         if not users and name not in self.outputs:
             return  # nothing reads it
-        for index, info in enumerate(inputs):
-            if info is None:
-                inputs[index] = self._header(refs[index][0])[0]
         source = inputs[0] if inputs else None
         if entry.identity and source is not None and source.dtype is not None:
             # Its input as it is: that input's TensorInfo (small value included) and
@@ -193,14 +201,18 @@ class _Planner:
             values = [fold.values[port] if fold is not None else self._stored(producer)]
             infos = [source if source.partial is None
                      else new_record(TensorInfo, (source.dtype, source.shape, source.value, None))]
-            self._record(name, node, msg, infos, values, _PORT_0, refs, controls, users)
+            self._record(name, entry, node, infos, values, _PORT_0, producers, controls, users)
             return
-        ctx = NodeCtx(msg, inputs, self.limit)
-        result = entry.shape(ctx)
-        if type(result) is TensorInfo:
-            infos = [settle(result) if result.partial is not None else result]
+        given = _given_dims(entry, inputs) if entry.dims_input is not None else None
+        if given is not None:
+            ctx, infos = None, [given]
         else:
-            infos = [settle(i) for i in normalize_outputs(result)]
+            ctx = NodeCtx(msg, inputs, self.limit)
+            result = entry.shape(ctx)
+            if type(result) is TensorInfo:
+                infos = [settle(result) if result.partial is not None else result]
+            else:
+                infos = [settle(i) for i in normalize_outputs(result)]
         if len(infos) == 1:
             if not self._fits(infos[0]):
                 return
@@ -214,7 +226,7 @@ class _Planner:
             for port in ports:
                 if port >= len(infos) or not self._fits(infos[port]):
                     return
-        values = self._values(entry, ctx, inputs, infos, refs, ports)
+        values = self._values(entry, msg, ctx, inputs, infos, refs, ports)
         if values is None:
             return
         for port in ports:
@@ -226,18 +238,27 @@ class _Planner:
             if info.value is None and value is not None and info.size <= limit:
                 infos[index] = new_record(TensorInfo, (info.dtype, info.shape, _small_value(value),
                                                   info.partial))
-        self._record(name, node, msg, infos, values, ports, refs, controls, users)
+        self._record(name, entry, node, infos, values, ports, producers, controls, users)
 
-    def _record(self, name, node, msg, infos, values, ports, refs, controls, users) -> None:
-        """Remember a folded node; its output infos go to the shape analysis too."""
+    def _record(self, name, entry, node, infos, values, ports, producers, controls, users) -> None:
+        """Remember a folded node and its log entry; its output infos go to the shape
+        analysis too.  Producers that only folded nodes read are dead from here on."""
         self.shapes.set_outputs(name, infos)
-        producers = [refs[0][0]] if len(refs) == 1 else list(dict.fromkeys([p for p, _ in refs]))
-        self.folds[name] = new_record(_Fold, (node, msg.op, infos, values, ports, producers, controls,
-                                        users))
-        reads = self.reads
+        self.folds[name] = new_record(_Fold, (node, infos, values, ports, producers, controls))
+        self.readers[name] = len(users)
+        if len(infos) == 1:
+            self.log.append(_entry(name, entry.name, infos[0]))
+        else:  # its outputs become Consts of their own
+            self.dead.add(name)
+            self.log.append((name, entry.name))
+        if controls:
+            self.controlled = True
+        reads, readers, outputs = self.reads, self.readers, self.outputs
         for producer in producers:
             if not controls or producer not in controls:
-                reads[producer] = reads.get(producer, 0) + 1
+                count = reads[producer] = reads.get(producer, 0) + 1
+                if count == readers.get(producer) and producer not in outputs:
+                    self.dead.add(producer)
 
     def _check_order(self, producer: str) -> None:
         """An input whose producer comes later in the graph could still become known."""
@@ -259,9 +280,9 @@ class _Planner:
                 return False
         return math.prod(shape) * itemsize <= self.max_bytes
 
-    def _values(self, entry, ctx, inputs, infos, refs, ports) -> list | None:
+    def _values(self, entry, msg, ctx, inputs, infos, refs, ports) -> list | None:
         """Output values (``_try`` checked that the outputs fit, so their shapes are
-        fully known)."""
+        fully known).  ``ctx``: the node's, None when no shape function ran."""
         if entry.keeps_bytes and len(infos) == 1:
             info, source = infos[0], inputs[0]
             if info.dtype is not None and info.dtype == source.dtype and info.fully_known:
@@ -282,8 +303,10 @@ class _Planner:
                 break
         else:
             return [info.value for info in infos]  # the shape function knew them
+        if ctx is None:
+            ctx = NodeCtx(msg, inputs, self.limit)
         args = []
-        for index, info in enumerate(ctx.inputs):
+        for index, info in enumerate(inputs):
             if not entry.reads_value(index):
                 value = placeholder_array(info)
                 if value is None:
@@ -309,8 +332,15 @@ class _Planner:
         nodes read it (the planner's Consts skip the shape analysis's per-node steps)."""
         found = self.headers.get(name)
         if found is None:
-            tensor = const_tensor(self.constants[name].proto)
+            msg = self.constants[name].proto
+            tensor = const_tensor(msg)
             found = self.headers[name] = (tensor_info(tensor, self.limit), tensor)
+            self.readers[name] = len(self.graph.readers(name))
+            inputs = msg.input
+            if inputs:
+                held = [t[1:] for t in inputs[:] if t.startswith("^")]
+                if held:
+                    self.held[name] = held
         return found
 
     def _stored(self, producer: str):
@@ -328,12 +358,26 @@ _CONSTANT = object()
 
 
 def _small_value(value) -> np.ndarray:
-    """A read-only array of a small value (TensorInfo values are shared)."""
+    """A small value as a read-only array (TensorInfo values are shared; kernels, which
+    get such values from shape inference too, never write to their inputs)."""
     array = value.array() if type(value) is _Stored else value
-    if array.flags.writeable:
-        array = array.view()
-        array.flags.writeable = False
+    array.setflags(write=False)  # cheaper than through the flags object
     return array
+
+
+def _given_dims(entry, inputs: list) -> TensorInfo | None:
+    """Output 0 of an op whose ``dims_input`` lists its dims (Reshape), when they are all
+    given and hold input 0's elements; else None, and the shape function decides."""
+    index = entry.dims_input
+    if index >= len(inputs):
+        return None
+    source, value = inputs[0], inputs[index].value
+    if value is None or value.ndim != 1 or source.dtype is None:
+        return None
+    dims = tuple(value.tolist())
+    if dims and min(dims) < 0 or math.prod(dims) != source.size:
+        return None
+    return new_record(TensorInfo, (source.dtype, dims, None, None))
 
 
 def _used_ports(graph, name: str, users: list[str]) -> list[int]:
@@ -355,26 +399,30 @@ class _Rewriter:
         self.folds = planner.folds
         self.constants = planner.constants
         self.outputs = planner.outputs
+        self.readers = planner.readers
+        self.dead = planner.dead
+        self.log = planner.log
         self.renamed: dict[str, str] = {}  # multi-output node -> its first new Const
-        self.readers: dict[str, int] = {}  # Const read by folded nodes -> how many nodes read it
-        self.reads = planner.reads
+        # Without control edges around the folds (most graphs) there is nothing to carry.
+        self.controls = self._controls(planner.held) \
+            if planner.controlled or planner.held else {}
 
     def run(self) -> list[dict]:
         if not self.folds:
             return []
-        dead, controls = self._removed()
-        created = self._split_multi_output(controls)
+        dead, controls = self.dead, self.controls
+        created = self._split_multi_output()
         doomed = [c for consts in created.values() for c in consts if self._unread(c.name)]
         adopters, donors = [], set()
         for name, fold in self.folds.items():
-            if name in dead or len(fold.infos) != 1:
+            if name in dead:  # multi-output folds included
                 continue
             value, node = fold.values[0], fold.node
             source = value.source if type(value) is _Stored else None
             if source is not None and source in dead and source not in donors:
                 donors.add(source)
                 if fold.producers == [source] and self.readers[source] == 1:
-                    self._adopt(name, fold, source, controls)  # Identity(Const): at once
+                    self._adopt(name, fold, source)  # Identity(Const): at once
                 else:  # the donor still has readers to remove first
                     adopters.append((name, fold))
                     node.set_inputs([])
@@ -389,11 +437,11 @@ class _Rewriter:
                 write_array(tensor, value, fold.infos[0].dtype)
             msg.attr["dtype"].type = tensor.dtype
             node.op = ops.CONST_OP
-            node.set_inputs(self._control_refs(controls[name]))
+            node.set_inputs(self._control_refs(controls.get(name, ())))
         doomed.extend(dead - donors)  # by name: Graph.remove's cheapest form
         self.graph.remove(doomed)
         for name, fold in adopters:
-            self._adopt(name, fold, fold.values[0].source, controls)
+            self._adopt(name, fold, fold.values[0].source)
         return self._log(created)
 
     def _unread(self, name: str) -> bool:
@@ -405,34 +453,23 @@ class _Rewriter:
                 return False
         return name not in self.outputs
 
-    def _removed(self) -> tuple[set[str], dict[str, list[str]]]:
-        """Folded nodes and Consts that disappear (only folded nodes read them), and the
-        control inputs of each folded node plus those of the removed nodes it replaces.
-        One pass in data order: a node's producers are settled before it."""
-        dead, controls, readers = set(), {}, self.readers
-        graph, constants, outputs, none = self.graph, self.constants, self.outputs, []
-        reads = self.reads  # unread: every reader is a folded node reading by data edges only
+    def _controls(self, held: dict) -> dict[str, list[str]]:
+        """The control inputs of each folded node plus those of the removed nodes it
+        replaces (``held``: the Consts' own), for the nodes that have any.  One pass in
+        data order: a node's producers are settled before it."""
+        dead, controls = self.dead, {c: inputs for c, inputs in held.items() if c in self.dead}
         for name, fold in self.folds.items():
-            if len(fold.infos) != 1 or reads.get(name) == len(fold.users) and name not in outputs:
-                dead.add(name)
             merged = dict.fromkeys(fold.controls) if fold.controls else None
             for producer in fold.producers:
-                if producer not in readers and producer in constants:
-                    count = readers[producer] = len(graph.readers(producer))
-                    if reads.get(producer) == count and producer not in outputs:
-                        dead.add(producer)
-                        inputs = constants[producer].proto.input
-                        controls[producer] = [t[1:] for t in inputs[:] if t.startswith("^")] \
-                            if inputs else none
-                if producer in dead:
-                    inherited = controls[producer]
-                    if inherited:
-                        merged = merged if merged is not None else {}
-                        merged.update((c, None) for c in inherited if c != name)
-            controls[name] = list(merged) if merged else none
-        return dead, controls
+                inherited = controls.get(producer) if producer in dead else None
+                if inherited:
+                    merged = merged if merged is not None else {}
+                    merged.update((c, None) for c in inherited if c != name)
+            if merged:
+                controls[name] = list(merged)
+        return controls
 
-    def _control_refs(self, names: list[str]) -> list[str]:
+    def _control_refs(self, names) -> list[str]:
         refs = []
         for name in names:
             name = self.renamed.get(name, name)
@@ -440,7 +477,7 @@ class _Rewriter:
                 refs.append("^" + name)
         return refs
 
-    def _split_multi_output(self, controls) -> dict[str, list]:
+    def _split_multi_output(self) -> dict[str, list]:
         """One Const per read output of each folded multi-output node; readers rewired."""
         graph, created = self.graph, {}
         for name, fold in self.folds.items():
@@ -459,30 +496,37 @@ class _Rewriter:
                                  for t in user.inputs])
             self.renamed[name] = consts[0].name
             for const in consts:
-                const.set_inputs(self._control_refs(controls[name]))
+                const.set_inputs(self._control_refs(self.controls.get(name, ())))
         return created
 
-    def _adopt(self, name: str, fold, donor: str, controls: dict) -> None:
-        """The folded pass-through takes over its source Const's NodeDef (no copy).
-        ``controls``: what ``_removed`` found (the donor's own control inputs included)."""
+    def _adopt(self, name: str, fold, donor: str) -> None:
+        """The folded pass-through takes over its source Const's NodeDef (no copy), and
+        the control inputs ``_controls`` found (the donor's own included)."""
         node, value = fold.node, fold.values[0]
-        inherited, own = controls[donor], controls[name]
         self.graph.adopt(node, self.constants[donor])
         if value.reshaped:
             _set_dims(value.tensor, value.shape)
-        if inherited or own:
-            refs = self._control_refs(list(dict.fromkeys(inherited + own)))
-            if refs:
-                node.set_inputs(refs)
+        controls = self.controls
+        if controls:
+            inherited, own = controls.get(donor, []), controls.get(name, [])
+            if inherited or own:
+                refs = self._control_refs(list(dict.fromkeys(inherited + own)))
+                if refs:
+                    node.set_inputs(refs)
 
     def _log(self, created: dict) -> list[dict]:
+        """The planner's entries, with one per new Const for each multi-output node."""
+        if not created:
+            return self.log
         log = []
-        for name, fold in self.folds.items():
-            if len(fold.infos) == 1:
-                log.append(_entry(name, fold.op, fold.infos[0]))
+        for item in self.log:
+            if type(item) is dict:
+                log.append(item)
                 continue
+            name, op = item
+            fold = self.folds[name]
             for port, const in zip(fold.ports, created[name]):
-                log.append(dict(_entry(const.name, fold.op, fold.infos[port]), **{"from": name}))
+                log.append(dict(_entry(const.name, op, fold.infos[port]), **{"from": name}))
         return log
 
 

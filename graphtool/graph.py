@@ -716,7 +716,7 @@ class Graph:
                                  + (f"{sorted(others)[:5]} read it too" if others
                                     else "a node cannot adopt itself"))
         own_inputs = own.input[:]  # each read of a field builds a wrapper: once
-        if own_inputs:
+        if own_inputs and own_inputs != [donor_name]:  # the donor's edges go with it below
             self._unlink(name, own_inputs)
         inputs = msg.input[:]
         if inputs:
@@ -724,7 +724,8 @@ class Graph:
         del self._nodes[donor_name]
         consumers.pop(donor_name, None)
         donor._alive = False
-        donor._msg = NodeDef(name=donor_name, op=msg.op)  # the removed view keeps its name
+        own.name, own.op = donor_name, msg.op  # the removed view keeps its name and op,
+        donor._msg = own  # on the NodeDef the node leaves behind
         msg.name = name
         node._msg = msg
         if inputs:

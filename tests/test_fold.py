@@ -254,6 +254,28 @@ def test_inconsistent_graph_is_an_error_not_garbage():
         fold_constants(graph_with_input(), input_shapes={"nope": [1]})
 
 
+def test_reshape_dims_given_or_left_to_the_shape_function():
+    """Dims a Reshape's shape input lists in full are taken as they are; a -1 goes to
+    the shape function, and both agree with shape inference on the folded graph."""
+    graph = graph_with_input((3, 2))
+    graph.add_const(np.arange(6, dtype=np.float32), "c")
+    graph.add_const(np.array([3, 2], np.int32), "given")
+    graph.add_const(np.array([-1, 2], np.int32), "open")
+    add(graph, "Reshape", "r_given", ["c", "given"], Tshape=DType.int32)
+    add(graph, "Reshape", "r_open", ["c", "open"], Tshape=DType.int32)
+    add(graph, "Mul", "y1", ["x", "r_given"])
+    add(graph, "Mul", "y2", ["x", "r_open"])
+    shapes = graphtool.analysis.shapes.infer_shapes(graph, lazy=True)
+    log = check_fold(graph, {"x:0": np.ones((3, 2), np.float32)}, ["y1:0", "y2:0"],
+                     shapes=shapes)
+    assert [(e["node"], e["shape"]) for e in log] == [("r_given", [3, 2]), ("r_open", [3, 2])]
+    fresh = graph.shapes()
+    for name in ("r_given", "r_open", "y1", "y2"):
+        kept, inferred = shapes[name], fresh[name]
+        assert (kept.dtype, kept.shape, kept.partial) == (inferred.dtype, inferred.shape, None)
+        np.testing.assert_array_equal(kept.value, inferred.value)
+
+
 def test_folding_does_not_import_tensorflow():
     code = ("import sys, graphtool; from graphtool.fold import fold_constants;"
             f"g = graphtool.load({str(KERAS3[0])!r}); g.shapes(); fold_constants(g);"

@@ -49,7 +49,7 @@ def _reshape_shape(ctx: Ctx):
 
 
 define("Reshape", shape=_reshape_shape, kernel=lambda ctx, x, shape: np.reshape(x, shape.tolist()),
-       partial=True, keeps_bytes=True)
+       partial=True, keeps_bytes=True, dims_input=1)
 
 
 def _squeeze_axes(ctx: Ctx, shape) -> list[int] | None:

@@ -37,11 +37,30 @@ def tensor_info(tensor, value_limit: int) -> TensorInfo:
     shape = shape_of(tensor.tensor_shape)
     if shape is None or math.prod(shape) > value_limit:
         return new_record(TensorInfo, (dtype, shape, None, None))
+    if shape and dtype not in _INTEGERS:  # small weights: seldom twice the same
+        return _small_info(tensor, dtype, shape)
+    # Scalars, axes and shape vectors repeat all over a graph: remembered by their bytes,
+    # whose serializing costs a fifth of the decoding.
+    key = tensor.SerializeToString()
+    info = _SMALL.get(key)
+    if info is None:
+        info = _small_info(tensor, dtype, shape)
+        if len(_SMALL) < _SMALL_MAX:
+            _SMALL[key] = info
+    return info
+
+
+def _small_info(tensor, dtype: DType, shape: tuple) -> TensorInfo:
     if shape and min(shape) < 0:
         to_array(tensor)  # raises: a constant needs a fully known shape
     value = decode(tensor, dtype, shape)
     value.setflags(write=False)  # cheaper than through the flags object
     return new_record(TensorInfo, (dtype, shape, value, None))
+
+
+_INTEGERS = frozenset(d for d in DType if d.name.startswith(("int", "uint")))
+_SMALL: dict = {}  # serialized TensorProto -> TensorInfo (values read-only, so shared)
+_SMALL_MAX = 1 << 14
 
 
 def _const_kernel(ctx: Ctx):

@@ -36,6 +36,9 @@ class OpDef:
             Reshape), so folding can copy the stored bytes instead of decoding them.
     identity: output 0 is input 0 as it is (Identity and its aliases): folding gives it
             its input's dtype and shape without a Ctx or the shape function.
+    dims_input: with ``keeps_bytes``, the data input whose value lists output 0's dims
+            (Reshape): when those are all given and hold input 0's elements, folding
+            takes them without a Ctx or the shape function (which decides the rest).
     node_info: ``node_info(node_def, value_limit) -> TensorInfo``: the output of an op
             without inputs read straight from its NodeDef, skipping the Ctx
             (Const: every graph has many, and each costs only a header read).
@@ -53,6 +56,7 @@ class OpDef:
     constant: bool = False
     keeps_bytes: bool = False
     identity: bool = False
+    dims_input: int | None = None
     node_info: Callable | None = None
     output_args: tuple[str, ...] = ()
     family: str = ""
