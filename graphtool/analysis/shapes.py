@@ -129,12 +129,7 @@ class Shapes(Mapping):
         name = msg.name
         inputs = msg.input[:]
         if not inputs:  # a source (Const): no walk
-            entry = ops.OPS.get(msg.op)
-            if entry is not None and entry.node_info is not None and name not in self._pinned:
-                found = [entry.node_info(msg, self._limit)]
-            else:
-                found = self._outputs_of(node, msg, [])
-            self._table[name] = found
+            found = self._table[name] = self._outputs_of(node, msg, [])
             self.order.append(name)
             return found
         # The input infos in one pass over the inputs, while every producer is known

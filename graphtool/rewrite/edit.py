@@ -27,7 +27,7 @@ class OpIndex:
         self.by_op: dict[str, dict[str, None]] = {}
         by_op = self.by_op
         names = graph.names()
-        for name, op in zip(names, graph.ops()):  # add() inlined: runs over every node
+        for name, op in zip(names, graph.ops()):  # _append() without its order test: every node, in order
             try:
                 by_op[op][name] = None
             except KeyError:  # the first node of its op
@@ -51,15 +51,11 @@ class OpIndex:
         self._append(name, op)
 
     def removed(self, name: str, op: str) -> None:
-        group = self.by_op.get(op)
-        if group is not None:
-            group.pop(name, None)
+        self._drop(name, op)
         self._gone.add(name)
 
     def retyped(self, name: str, old_op: str, new_op: str) -> None:
-        group = self.by_op.get(old_op)
-        if group is not None:
-            group.pop(name, None)
+        self._drop(name, old_op)
         self._append(name, new_op)
 
     def renamed(self, old: str, new: str, op: str) -> None:
@@ -72,6 +68,11 @@ class OpIndex:
 
     def reordered(self) -> None:
         self._stale = True
+
+    def _drop(self, name: str, op: str) -> None:
+        group = self.by_op.get(op)
+        if group is not None:
+            group.pop(name, None)
 
     def _append(self, name: str, op: str) -> None:
         group = self.by_op.get(op)
