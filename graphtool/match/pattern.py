@@ -146,9 +146,12 @@ def _storage(tensor, dtype: int, count: int) -> str:
     (no elements).  The typed list is looked at first: it is cheap, the bytes are copied."""
     if count == 0:
         return "nothing (no elements)"
-    if has_typed_values(tensor, dtype) or not tensor.tensor_content:
-        return "typed_values"
-    return "tensor_content"
+    return "typed_values" if _typed(tensor, dtype) else "tensor_content"
+
+
+def _typed(tensor, dtype: int) -> bool:
+    """Whether the values are not in tensor_content: in the typed list, or nowhere."""
+    return has_typed_values(tensor, dtype) or not tensor.tensor_content
 
 
 @dataclass(frozen=True)
@@ -189,9 +192,9 @@ class ConstCheck:
             number = tensor.dtype
             if self.dtypes is not None and dtype_name(number) not in self.dtypes:
                 return False
-            # Stored in the typed list unless tensor_content holds them (no elements: neither).
-            if self.storage is not None and (self.storage == "typed_values") != (
-                    has_typed_values(tensor, number) or not tensor.tensor_content):
+            # (an empty tensor passes here: failure tells it apart by its element count)
+            if self.storage is not None and (self.storage == "typed_values") != _typed(
+                    tensor, number):
                 return False
         return self.failure(msg, False) is None
 
