@@ -259,6 +259,8 @@ class Graph:
         self._observer = None  # see observe()
         # Nodes with control inputs, so that dropping them all does not read every node.
         self._controlled: dict[str, None] = {}
+        # Proven by the last topological sort and no edge added since: no cycle search.
+        self._acyclic = False
         duplicates = []
         nodes, link, controlled = self._nodes, self._link, self._controlled
         for msg in graph_def.node:
@@ -518,6 +520,7 @@ class Graph:
 
     def _link(self, name: str, inputs: list[str]) -> None:
         """Count node ``name`` as a consumer of the producers of its ``inputs``."""
+        self._acyclic = False  # a new edge may close a cycle
         consumers = self._consumers
         for producer in _producers(inputs):
             counts = consumers.get(producer)
@@ -528,6 +531,7 @@ class Graph:
 
     def _move_edges(self, reader: str, old: str, new: str, count: int) -> None:
         """``count`` of ``reader``'s edges now come from ``new`` instead of ``old``."""
+        self._acyclic = False
         consumers = self._consumers
         counts = consumers[old]
         left = counts[reader] - count
@@ -818,8 +822,9 @@ class Graph:
         order is the answer: it is the first one the heap below would pick anyway.
         """
         names = list(self._nodes)
-        index = {name: i for i, name in enumerate(names)}
+        index = dict(zip(names, range(len(names))))  # no comprehension frame
         if self._runs_forward(index):
+            self._acyclic = True
             return names, []
         pending = dict.fromkeys(names, 0)  # producers in the graph, each counted once
         for producer, users in self._consumers.items():
@@ -839,7 +844,9 @@ class Graph:
                     if pending[user] == 0:
                         heapq.heappush(heap, index[user])
         placed = set(order)
-        return order, [n for n in names if n not in placed]
+        left = [n for n in names if n not in placed]
+        self._acyclic = not left
+        return order, left
 
     def _runs_forward(self, index: dict) -> bool:
         """Whether every edge goes from a node to one later in ``index`` (graph positions)."""
@@ -872,7 +879,7 @@ class Graph:
                     raise GraphtoolError(
                         f"node {node.name!r} reads {text!r}, but no node is called "
                         f"{producer!r}" + did_you_mean(producer, nodes), path=self.source)
-        cycle = self.find_cycle()
+        cycle = None if self._acyclic else self.find_cycle()
         if cycle:
             raise GraphtoolError("the graph has a cycle: " + " -> ".join(cycle + cycle[:1]),
                                  path=self.source)

@@ -135,6 +135,33 @@ def test_toposort_is_stable_and_cycles_are_named():
         graph.toposort()
 
 
+def test_check_finds_a_cycle_made_after_a_sort():
+    """A sort proves the graph acyclic; every later way of adding an edge undoes that."""
+    def sorted_chain():
+        graph = Graph()
+        graph.add_const(np.float32(1), "c")
+        graph.add_node("Neg", "a", ["c", "b"])
+        graph.add_node("Neg", "b", ["c"])
+        graph.toposort()
+        graph.check()
+        return graph
+
+    graph = sorted_chain()
+    graph.node("b").set_inputs(["a"])  # set_inputs
+    with pytest.raises(GraphtoolError, match="cycle"):
+        graph.check()
+    graph = sorted_chain()
+    graph.replace_all_uses("c", "a")  # rewire: b reads a, a reads b
+    with pytest.raises(GraphtoolError, match="cycle"):
+        graph.check()
+    graph = Graph()
+    graph.add_node("Neg", "x", ["y"])
+    graph.toposort()  # a dangling input is no edge yet
+    graph.add_node("Neg", "y", ["x"])  # a new node whose name an input was waiting for
+    with pytest.raises(GraphtoolError, match="cycle"):
+        graph.check()
+
+
 def test_rename_rewires_consumers(small_pb):
     graph = graphtool.load(small_pb)
     first = graph.inputs[0]

@@ -32,7 +32,7 @@ class OpIndex:
                 by_op[op][name] = None
             except KeyError:  # the first node of its op
                 by_op[op] = {name: None}
-        self.serial: dict[str, int] = {name: i for i, name in enumerate(names)}
+        self.serial: dict[str, int] = dict(zip(names, range(len(names))))  # no comprehension frame
         self._next = len(names)  # the serial of the next new name
         self._serial_in_order = True  # iterating serial goes in serial order (until a rename)
         self._gone: set[str] = set()  # names removed since the last settle()
