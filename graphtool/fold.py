@@ -59,18 +59,39 @@ def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=No
     instead of a new one; it stays valid for the folded graph (folding keeps every
     surviving tensor's shape), so a caller can go on using it.
     """
+    return _fold(graph, max_bytes, input_shapes, shapes, True)
+
+
+class FoldReport(NamedTuple):
+    """What a fold changed, by name (``fold_report``)."""
+    created: list  # new Consts, one per read output of a multi-output node, in data order
+    changed: list  # folded nodes that are Consts now under their own name, in data order
+    removed: set   # nodes removed (folded nodes and Consts that only folded nodes read)
+    folded: int    # values folded: the entries ``fold_constants`` would log
+
+
+def fold_report(graph, shapes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> FoldReport:
+    """``fold_constants`` for a caller that needs only the names of what changed (the
+    rewrite action): no log entry is built, and the removed nodes are known without
+    comparing the graph's names before and after."""
+    return _fold(graph, max_bytes, None, shapes, False)
+
+
+def _fold(graph, max_bytes, input_shapes, shapes, entries: bool):
     if max_bytes is None or int(max_bytes) < 0:
         raise GraphtoolError(f"max_bytes must be a size in bytes >= 0, got {max_bytes!r}")
     if shapes is None:
         shapes = infer_shapes(graph, input_shapes, lazy=True)
     with np.errstate(all="ignore"), paused_gc():
-        planner = _Planner(graph, int(max_bytes), shapes)
+        planner = _Planner(graph, int(max_bytes), shapes, entries)
         planner.run()
-        log = _Rewriter(graph, planner).run()
+        rewriter = _Rewriter(graph, planner)
+        created = rewriter.run()
+        result = rewriter.log(created) if entries else rewriter.report(created)
         # Freed while collection is still off: the collection that follows walks
         # only what survives (the log and what the graph holds).
-        del planner, shapes
-    return log
+        del planner, rewriter, shapes
+    return result
 
 
 class _Stored(NamedTuple):
@@ -108,8 +129,9 @@ class _Planner:
     """Also settles, as it goes, which nodes the rewrite removes: a fold or Const is
     dead once as many folded nodes read it by data edges alone as it has readers."""
 
-    def __init__(self, graph, max_bytes: int, shapes):
+    def __init__(self, graph, max_bytes: int, shapes, entries: bool = True):
         self.graph = graph
+        self.entries = entries  # whether to build log entries
         self.max_bytes = max_bytes
         self.shapes = shapes
         self.limit = shapes.value_limit
@@ -125,7 +147,8 @@ class _Planner:
         self.dead: set[str] = set()  # folds and Consts that only folded nodes read
         self.held: dict[str, list] = {}  # Const a fold reads -> its control inputs, if any
         self.controlled = False  # whether a fold has control inputs
-        self.log: list = []  # per fold in data order: its entry, or (name, op) if multi-output
+        # per fold in data order: its entry, or (name, op) if multi-output; None: no log
+        self.log: list | None = [] if self.entries else None
         self.visited: set[str] = set()  # foldable nodes seen so far
 
     def run(self) -> dict[str, _Fold]:
@@ -187,8 +210,8 @@ class _Planner:
             refs.append((producer, port))
             if producer not in producers:
                 producers.append(producer)
-        users = self.graph.readers(name)
-        if not users and name not in self.outputs:
+        n_readers = self.graph.reader_count(name)
+        if not n_readers and name not in self.outputs:
             return  # nothing reads it
         source = inputs[0] if inputs else None
         if entry.identity and source is not None and source.dtype is not None:
@@ -201,7 +224,7 @@ class _Planner:
             values = [fold.values[port] if fold is not None else self._stored(producer)]
             infos = [source if source.partial is None
                      else new_record(TensorInfo, (source.dtype, source.shape, source.value, None))]
-            self._record(name, entry, node, infos, values, _PORT_0, producers, controls, users)
+            self._record(name, entry, node, infos, values, _PORT_0, producers, controls, n_readers)
             return
         given = _given_dims(entry, inputs) if entry.dims_input is not None else None
         if given is not None:
@@ -220,7 +243,7 @@ class _Planner:
         elif name in self.outputs:
             return  # its outputs would change names
         else:
-            ports = _used_ports(self.graph, name, users)
+            ports = _used_ports(self.graph, name)
             if not ports:
                 return
             for port in ports:
@@ -238,19 +261,23 @@ class _Planner:
             if info.value is None and value is not None and info.size <= limit:
                 infos[index] = new_record(TensorInfo, (info.dtype, info.shape, _small_value(value),
                                                   info.partial))
-        self._record(name, entry, node, infos, values, ports, producers, controls, users)
+        self._record(name, entry, node, infos, values, ports, producers, controls, n_readers)
 
-    def _record(self, name, entry, node, infos, values, ports, producers, controls, users) -> None:
+    def _record(self, name, entry, node, infos, values, ports, producers, controls,
+                n_readers: int) -> None:
         """Remember a folded node and its log entry; its output infos go to the shape
         analysis too.  Producers that only folded nodes read are dead from here on."""
         self.shapes.set_outputs(name, infos)
         self.folds[name] = new_record(_Fold, (node, infos, values, ports, producers, controls))
-        self.readers[name] = len(users)
+        self.readers[name] = n_readers
+        log = self.log
         if len(infos) == 1:
-            self.log.append(_entry(name, entry.name, infos[0]))
+            if log is not None:
+                log.append(_entry(name, entry.name, infos[0]))
         else:  # its outputs become Consts of their own
             self.dead.add(name)
-            self.log.append((name, entry.name))
+            if log is not None:
+                log.append((name, entry.name))
         if controls:
             self.controlled = True
         reads, readers, outputs = self.reads, self.readers, self.outputs
@@ -335,7 +362,7 @@ class _Planner:
             msg = self.constants[name].proto
             tensor = const_tensor(msg)
             found = self.headers[name] = (tensor_info(tensor, self.limit), tensor)
-            self.readers[name] = len(self.graph.readers(name))
+            self.readers[name] = self.graph.reader_count(name)
             inputs = msg.input
             if inputs:
                 held = [t[1:] for t in inputs[:] if t.startswith("^")]
@@ -380,10 +407,10 @@ def _given_dims(entry, inputs: list) -> TensorInfo | None:
     return new_record(TensorInfo, (source.dtype, dims, None, None))
 
 
-def _used_ports(graph, name: str, users: list[str]) -> list[int]:
-    """Data output ports of ``name`` that ``users`` read (multi-output nodes only)."""
+def _used_ports(graph, name: str) -> list[int]:
+    """Data output ports of ``name`` that its readers read (multi-output nodes only)."""
     ports = set()
-    for user in users:
+    for user in graph.readers(name):
         for text in graph.get(user).proto.input:
             if not text.startswith("^"):
                 producer, port = split_ref(text)
@@ -401,19 +428,21 @@ class _Rewriter:
         self.outputs = planner.outputs
         self.readers = planner.readers
         self.dead = planner.dead
-        self.log = planner.log
+        self.entries = planner.log
         self.renamed: dict[str, str] = {}  # multi-output node -> its first new Const
         # Without control edges around the folds (most graphs) there is nothing to carry.
         self.controls = self._controls(planner.held) \
             if planner.controlled or planner.held else {}
 
-    def run(self) -> list[dict]:
+    def run(self) -> dict[str, list]:
+        """Rewrites the graph; returns the new Consts of each multi-output node."""
         if not self.folds:
-            return []
+            return {}
         dead, controls = self.dead, self.controls
         created = self._split_multi_output()
         doomed = [c for consts in created.values() for c in consts if self._unread(c.name)]
         adopters, donors = [], set()
+        cleared = []  # folded nodes that stay without inputs: cleared with the removal
         for name, fold in self.folds.items():
             if name in dead:  # multi-output folds included
                 continue
@@ -425,7 +454,7 @@ class _Rewriter:
                     self._adopt(name, fold, source)  # Identity(Const): at once
                 else:  # the donor still has readers to remove first
                     adopters.append((name, fold))
-                    node.set_inputs([])
+                    cleared.append(name)
                 continue
             msg = node.proto
             msg.ClearField("attr")
@@ -437,12 +466,16 @@ class _Rewriter:
                 write_array(tensor, value, fold.infos[0].dtype)
             msg.attr["dtype"].type = tensor.dtype
             node.op = ops.CONST_OP
-            node.set_inputs(self._control_refs(controls.get(name, ())))
+            refs = self._control_refs(controls[name]) if name in controls else None
+            if refs:
+                node.set_inputs(refs)
+            else:
+                cleared.append(name)
         doomed.extend(dead - donors)  # by name: Graph.remove's cheapest form
-        self.graph.remove(doomed)
+        self.graph.remove_batch(doomed, cleared)
         for name, fold in adopters:
             self._adopt(name, fold, fold.values[0].source)
-        return self._log(created)
+        return created
 
     def _unread(self, name: str) -> bool:
         """Whether only folded nodes read ``name``, and through data edges only."""
@@ -514,12 +547,19 @@ class _Rewriter:
                 if refs:
                     node.set_inputs(refs)
 
-    def _log(self, created: dict) -> list[dict]:
+    def report(self, created: dict) -> FoldReport:
+        dead = self.dead
+        new = [const.name for consts in created.values() for const in consts]
+        changed = [name for name in self.folds if name not in dead]  # multi-output: dead
+        singles = len(self.folds) - len(created)
+        return new_record(FoldReport, (new, changed, dead, singles + len(new)))
+
+    def log(self, created: dict) -> list[dict]:
         """The planner's entries, with one per new Const for each multi-output node."""
         if not created:
-            return self.log
+            return self.entries
         log = []
-        for item in self.log:
+        for item in self.entries:
             if type(item) is dict:
                 log.append(item)
                 continue
@@ -541,4 +581,4 @@ def _entry(name: str, op: str, info) -> dict:
     return {"node": name, "op": op, "shape": list(info.shape), "dtype": dtype_name(info.dtype)}
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "fold_constants"]
+__all__ = ["DEFAULT_MAX_BYTES", "FoldReport", "fold_constants", "fold_report"]
