@@ -136,6 +136,8 @@ class _Planner:
         self.shapes = shapes
         self.limit = shapes.value_limit
         self.outputs = {split_ref(o)[0] for o in graph.outputs}
+        # Nodes with control inputs (seldom any): the Consts among them hold some.
+        self.waiting = {node.name for node in graph.controlled()}
         self._reset()
 
     def _reset(self) -> None:
@@ -181,7 +183,7 @@ class _Planner:
     def _try(self, name, node, entry, strict: bool) -> None:
         msg = node.proto
         self.visited.add(name)
-        folds, constants = self.folds, self.constants
+        folds, constants, headers = self.folds, self.constants, self.headers
         controls, refs, inputs, producers = [], [], [], []
         for text in msg.input[:]:  # a list: a upb field ends its iteration with an IndexError
             if text.startswith("^"):
@@ -197,7 +199,7 @@ class _Planner:
             if fold is not None and port < len(fold.values) and fold.values[port] is not None:
                 inputs.append(fold.infos[port])
             elif port == 0 and producer in constants:
-                inputs.append(self._header(producer)[0])
+                inputs.append((headers.get(producer) or self._header(producer))[0])
             else:
                 if strict and producer not in self.visited:
                     self._check_order(producer)
@@ -267,7 +269,7 @@ class _Planner:
                 n_readers: int) -> None:
         """Remember a folded node and its log entry; its output infos go to the shape
         analysis too.  Producers that only folded nodes read are dead from here on."""
-        self.shapes.set_outputs(name, infos)
+        self.shapes.give_outputs(name, infos)
         self.folds[name] = new_record(_Fold, (node, infos, values, ports, producers, controls))
         self.readers[name] = n_readers
         log = self.log
@@ -332,9 +334,9 @@ class _Planner:
             return [info.value for info in infos]  # the shape function knew them
         if ctx is None:
             ctx = NodeCtx(msg, inputs, self.limit)
-        args = []
+        args, reads = [], entry.value_inputs  # None: the kernel reads every input's value
         for index, info in enumerate(inputs):
-            if not entry.reads_value(index):
+            if reads is not None and index not in reads:
                 value = placeholder_array(info)
                 if value is None:
                     return None
@@ -363,9 +365,8 @@ class _Planner:
             tensor = const_tensor(msg)
             found = self.headers[name] = (tensor_info(tensor, self.limit), tensor)
             self.readers[name] = self.graph.reader_count(name)
-            inputs = msg.input
-            if inputs:
-                held = [t[1:] for t in inputs[:] if t.startswith("^")]
+            if name in self.waiting:  # a Const can only have control inputs
+                held = [t[1:] for t in msg.input[:] if t.startswith("^")]
                 if held:
                     self.held[name] = held
         return found
