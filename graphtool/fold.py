@@ -42,7 +42,7 @@ from graphtool.graph import split_ref
 from graphtool.ops.basic import const_tensor, tensor_info
 from graphtool.ops.context import NodeCtx, TensorInfo, new_record
 from graphtool.ops.evaluate import normalize_outputs, placeholder_array, run_kernel, settle
-from graphtool.tensors import has_typed_values, header_value, to_array, write_array
+from graphtool.tensors import has_typed_values, header_value, make_const, to_array
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 _ITEMSIZE: dict = {}
@@ -151,7 +151,7 @@ class _Planner:
         self.controlled = False  # whether a fold has control inputs
         # per fold in data order: its entry, or (name, op) if multi-output; None: no log
         self.log: list | None = [] if self.entries else None
-        self.visited: set[str] = set()  # foldable nodes seen so far
+        self.visited: set[str] = set()  # foldable nodes seen so far that did not fold
 
     def run(self) -> dict[str, _Fold]:
         graph = self.graph
@@ -166,6 +166,7 @@ class _Planner:
     def _pass(self, nodes, strict: bool) -> None:
         """``nodes``: (name, Node, op) in data order."""
         table, constants, attempt = ops.OPS, self.constants, self._try
+        folds, visited = self.folds, self.visited
         kinds: dict = {}  # op -> _CONSTANT, its entry when foldable, else None
         for name, node, op in nodes:
             kind = kinds.get(op, _UNSEEN)
@@ -179,10 +180,11 @@ class _Planner:
                 constants[name] = node
             else:
                 attempt(name, node, kind, strict)
+                if name not in folds:
+                    visited.add(name)
 
     def _try(self, name, node, entry, strict: bool) -> None:
         msg = node.proto
-        self.visited.add(name)
         folds, constants, headers = self.folds, self.constants, self.headers
         controls, refs, inputs, producers = [], [], [], []
         for text in msg.input[:]:  # a list: a upb field ends its iteration with an IndexError
@@ -201,7 +203,8 @@ class _Planner:
             elif port == 0 and producer in constants:
                 inputs.append((headers.get(producer) or self._header(producer))[0])
             else:
-                if strict and producer not in self.visited:
+                if strict and producer not in self.visited and producer not in folds \
+                        and producer != name:
                     self._check_order(producer)
                 if entry.reads_value(len(refs)):
                     return
@@ -459,14 +462,15 @@ class _Rewriter:
                 continue
             msg = node.proto
             msg.ClearField("attr")
-            tensor = msg.attr["value"].tensor
             if isinstance(value, _Stored):  # copy the stored bytes under the new shape
+                tensor = msg.attr["value"].tensor
                 tensor.CopyFrom(value.tensor)
                 _set_dims(tensor, value.shape)
+                msg.attr["dtype"].type = tensor.dtype
+                node.op = ops.CONST_OP
             else:
-                write_array(tensor, value, fold.infos[0].dtype)
-            msg.attr["dtype"].type = tensor.dtype
-            node.op = ops.CONST_OP
+                node.op = ops.CONST_OP  # before make_const sets it: the graph hears of it
+                make_const(msg, value, fold.infos[0].dtype)
             refs = self._control_refs(controls[name]) if name in controls else None
             if refs:
                 node.set_inputs(refs)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from graphtool.dtypes import DType, as_dtype, to_numpy
-from graphtool.ops.context import CannotEvaluate, Ctx
+from graphtool.ops.context import CannotEvaluate, Ctx, TensorInfo, new_record
 from graphtool.ops.numeric import PLAIN, is_half
 from graphtool.ops.numeric import widened as _wide
 from graphtool.ops.registry import family
@@ -150,8 +150,16 @@ _NATIVE_HALF = {"FloorDiv", "FloorMod", "TruncateDiv", "TruncateMod", "Mod"}
 
 def _broadcast_shape(dtype=None):
     def shape(ctx: Ctx):
-        result = broadcast(ctx, ctx.shape(0), ctx.shape(1))
-        return out(dtype if dtype is not None else ctx.out_dtype(), result)
+        inputs = ctx.inputs
+        if len(inputs) != 2:
+            result = broadcast(ctx, ctx.shape(0), ctx.shape(1))
+            return out(dtype if dtype is not None else ctx.out_dtype(), result)
+        # Both inputs read once (most nodes of most graphs go through here).
+        x, y = inputs
+        result = broadcast(ctx, x.shape, y.shape)
+        kind = dtype if dtype is not None else x.dtype if x.dtype is not None else \
+            ctx.out_dtype()
+        return new_record(TensorInfo, (kind, result, None, None))
     return shape
 
 
