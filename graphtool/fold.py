@@ -66,7 +66,8 @@ class FoldReport(NamedTuple):
     """What a fold changed, by name (``fold_report``)."""
     created: list  # new Consts, one per read output of a multi-output node, in data order
     changed: list  # folded nodes that are Consts now under their own name, in data order
-    removed: set   # nodes removed (folded nodes and Consts that only folded nodes read)
+    removed: list  # nodes removed (folded nodes and Consts that only folded nodes read),
+                   # about in graph order: sorting them costs a third of sorting a set
     folded: int    # values folded: the entries ``fold_constants`` would log
 
 
@@ -146,7 +147,8 @@ class _Planner:
         self.folds: dict[str, _Fold] = {}
         self.readers: dict[str, int] = {}  # fold or Const a fold reads -> nodes reading it
         self.reads: dict[str, int] = {}  # producer -> folded nodes reading it by data edges only
-        self.dead: set[str] = set()  # folds and Consts that only folded nodes read
+        # folds and Consts that only folded nodes read, as they die: about graph order
+        self.dead: dict[str, None] = {}
         self.held: dict[str, list] = {}  # Const a fold reads -> its control inputs, if any
         self.controlled = False  # whether a fold has control inputs
         # per fold in data order: its entry, or (name, op) if multi-output; None: no log
@@ -280,7 +282,7 @@ class _Planner:
             if log is not None:
                 log.append(_entry(name, entry.name, infos[0]))
         else:  # its outputs become Consts of their own
-            self.dead.add(name)
+            self.dead[name] = None
             if log is not None:
                 log.append((name, entry.name))
         if controls:
@@ -290,7 +292,7 @@ class _Planner:
             if not controls or producer not in controls:
                 count = reads[producer] = reads.get(producer, 0) + 1
                 if count == readers.get(producer) and producer not in outputs:
-                    self.dead.add(producer)
+                    self.dead[producer] = None
 
     def _check_order(self, producer: str) -> None:
         """An input whose producer comes later in the graph could still become known."""
@@ -476,7 +478,7 @@ class _Rewriter:
                 node.set_inputs(refs)
             else:
                 cleared.append(name)
-        doomed.extend(dead - donors)  # by name: Graph.remove's cheapest form
+        doomed.extend(dead.keys() - donors)  # by name: Graph.remove's cheapest form
         self.graph.remove_batch(doomed, cleared)
         for name, fold in adopters:
             self._adopt(name, fold, fold.values[0].source)
@@ -557,7 +559,7 @@ class _Rewriter:
         new = [const.name for consts in created.values() for const in consts]
         changed = [name for name in self.folds if name not in dead]  # multi-output: dead
         singles = len(self.folds) - len(created)
-        return new_record(FoldReport, (new, changed, dead, singles + len(new)))
+        return new_record(FoldReport, (new, changed, list(dead), singles + len(new)))
 
     def log(self, created: dict) -> list[dict]:
         """The planner's entries, with one per new Const for each multi-output node."""
