@@ -42,7 +42,7 @@ from graphtool.graph import split_ref
 from graphtool.ops.basic import const_tensor, tensor_info
 from graphtool.ops.context import NodeCtx, TensorInfo, new_record
 from graphtool.ops.evaluate import normalize_outputs, placeholder_array, run_kernel, settle
-from graphtool.tensors import has_typed_values, header_value, to_array, write_array
+from graphtool.tensors import has_typed_values, header_value, make_const, to_array
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 _ITEMSIZE: dict = {}
@@ -59,18 +59,40 @@ def fold_constants(graph, *, max_bytes: int = DEFAULT_MAX_BYTES, input_shapes=No
     instead of a new one; it stays valid for the folded graph (folding keeps every
     surviving tensor's shape), so a caller can go on using it.
     """
+    return _fold(graph, max_bytes, input_shapes, shapes, True)
+
+
+class FoldReport(NamedTuple):
+    """What a fold changed, by name (``fold_report``)."""
+    created: list  # new Consts, one per read output of a multi-output node, in data order
+    changed: list  # folded nodes that are Consts now under their own name, in data order
+    removed: list  # nodes removed (folded nodes and Consts that only folded nodes read),
+                   # about in graph order: sorting them costs a third of sorting a set
+    folded: int    # values folded: the entries ``fold_constants`` would log
+
+
+def fold_report(graph, shapes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> FoldReport:
+    """``fold_constants`` for a caller that needs only the names of what changed (the
+    rewrite action): no log entry is built, and the removed nodes are known without
+    comparing the graph's names before and after."""
+    return _fold(graph, max_bytes, None, shapes, False)
+
+
+def _fold(graph, max_bytes, input_shapes, shapes, entries: bool):
     if max_bytes is None or int(max_bytes) < 0:
         raise GraphtoolError(f"max_bytes must be a size in bytes >= 0, got {max_bytes!r}")
     if shapes is None:
         shapes = infer_shapes(graph, input_shapes, lazy=True)
     with np.errstate(all="ignore"), paused_gc():
-        planner = _Planner(graph, int(max_bytes), shapes)
+        planner = _Planner(graph, int(max_bytes), shapes, entries)
         planner.run()
-        log = _Rewriter(graph, planner).run()
+        rewriter = _Rewriter(graph, planner)
+        created = rewriter.run()
+        result = rewriter.log(created) if entries else rewriter.report(created)
         # Freed while collection is still off: the collection that follows walks
         # only what survives (the log and what the graph holds).
-        del planner, shapes
-    return log
+        del planner, rewriter, shapes
+    return result
 
 
 class _Stored(NamedTuple):
@@ -108,12 +130,15 @@ class _Planner:
     """Also settles, as it goes, which nodes the rewrite removes: a fold or Const is
     dead once as many folded nodes read it by data edges alone as it has readers."""
 
-    def __init__(self, graph, max_bytes: int, shapes):
+    def __init__(self, graph, max_bytes: int, shapes, entries: bool = True):
         self.graph = graph
+        self.entries = entries  # whether to build log entries
         self.max_bytes = max_bytes
         self.shapes = shapes
         self.limit = shapes.value_limit
         self.outputs = {split_ref(o)[0] for o in graph.outputs}
+        # Nodes with control inputs (seldom any): the Consts among them hold some.
+        self.waiting = {node.name for node in graph.controlled()}
         self._reset()
 
     def _reset(self) -> None:
@@ -122,11 +147,13 @@ class _Planner:
         self.folds: dict[str, _Fold] = {}
         self.readers: dict[str, int] = {}  # fold or Const a fold reads -> nodes reading it
         self.reads: dict[str, int] = {}  # producer -> folded nodes reading it by data edges only
-        self.dead: set[str] = set()  # folds and Consts that only folded nodes read
+        # folds and Consts that only folded nodes read, as they die: about graph order
+        self.dead: dict[str, None] = {}
         self.held: dict[str, list] = {}  # Const a fold reads -> its control inputs, if any
         self.controlled = False  # whether a fold has control inputs
-        self.log: list = []  # per fold in data order: its entry, or (name, op) if multi-output
-        self.visited: set[str] = set()  # foldable nodes seen so far
+        # per fold in data order: its entry, or (name, op) if multi-output; None: no log
+        self.log: list | None = [] if self.entries else None
+        self.visited: set[str] = set()  # foldable nodes seen so far that did not fold
 
     def run(self) -> dict[str, _Fold]:
         graph = self.graph
@@ -141,6 +168,7 @@ class _Planner:
     def _pass(self, nodes, strict: bool) -> None:
         """``nodes``: (name, Node, op) in data order."""
         table, constants, attempt = ops.OPS, self.constants, self._try
+        folds, visited = self.folds, self.visited
         kinds: dict = {}  # op -> _CONSTANT, its entry when foldable, else None
         for name, node, op in nodes:
             kind = kinds.get(op, _UNSEEN)
@@ -154,11 +182,12 @@ class _Planner:
                 constants[name] = node
             else:
                 attempt(name, node, kind, strict)
+                if name not in folds:
+                    visited.add(name)
 
     def _try(self, name, node, entry, strict: bool) -> None:
         msg = node.proto
-        self.visited.add(name)
-        folds, constants = self.folds, self.constants
+        folds, constants, headers = self.folds, self.constants, self.headers
         controls, refs, inputs, producers = [], [], [], []
         for text in msg.input[:]:  # a list: a upb field ends its iteration with an IndexError
             if text.startswith("^"):
@@ -174,9 +203,10 @@ class _Planner:
             if fold is not None and port < len(fold.values) and fold.values[port] is not None:
                 inputs.append(fold.infos[port])
             elif port == 0 and producer in constants:
-                inputs.append(self._header(producer)[0])
+                inputs.append((headers.get(producer) or self._header(producer))[0])
             else:
-                if strict and producer not in self.visited:
+                if strict and producer not in self.visited and producer not in folds \
+                        and producer != name:
                     self._check_order(producer)
                 if entry.reads_value(len(refs)):
                     return
@@ -187,8 +217,8 @@ class _Planner:
             refs.append((producer, port))
             if producer not in producers:
                 producers.append(producer)
-        users = self.graph.readers(name)
-        if not users and name not in self.outputs:
+        n_readers = self.graph.reader_count(name)
+        if not n_readers and name not in self.outputs:
             return  # nothing reads it
         source = inputs[0] if inputs else None
         if entry.identity and source is not None and source.dtype is not None:
@@ -201,7 +231,7 @@ class _Planner:
             values = [fold.values[port] if fold is not None else self._stored(producer)]
             infos = [source if source.partial is None
                      else new_record(TensorInfo, (source.dtype, source.shape, source.value, None))]
-            self._record(name, entry, node, infos, values, _PORT_0, producers, controls, users)
+            self._record(name, entry, node, infos, values, _PORT_0, producers, controls, n_readers)
             return
         given = _given_dims(entry, inputs) if entry.dims_input is not None else None
         if given is not None:
@@ -220,7 +250,7 @@ class _Planner:
         elif name in self.outputs:
             return  # its outputs would change names
         else:
-            ports = _used_ports(self.graph, name, users)
+            ports = _used_ports(self.graph, name)
             if not ports:
                 return
             for port in ports:
@@ -238,19 +268,23 @@ class _Planner:
             if info.value is None and value is not None and info.size <= limit:
                 infos[index] = new_record(TensorInfo, (info.dtype, info.shape, _small_value(value),
                                                   info.partial))
-        self._record(name, entry, node, infos, values, ports, producers, controls, users)
+        self._record(name, entry, node, infos, values, ports, producers, controls, n_readers)
 
-    def _record(self, name, entry, node, infos, values, ports, producers, controls, users) -> None:
+    def _record(self, name, entry, node, infos, values, ports, producers, controls,
+                n_readers: int) -> None:
         """Remember a folded node and its log entry; its output infos go to the shape
         analysis too.  Producers that only folded nodes read are dead from here on."""
-        self.shapes.set_outputs(name, infos)
+        self.shapes.give_outputs(name, infos)
         self.folds[name] = new_record(_Fold, (node, infos, values, ports, producers, controls))
-        self.readers[name] = len(users)
+        self.readers[name] = n_readers
+        log = self.log
         if len(infos) == 1:
-            self.log.append(_entry(name, entry.name, infos[0]))
+            if log is not None:
+                log.append(_entry(name, entry.name, infos[0]))
         else:  # its outputs become Consts of their own
-            self.dead.add(name)
-            self.log.append((name, entry.name))
+            self.dead[name] = None
+            if log is not None:
+                log.append((name, entry.name))
         if controls:
             self.controlled = True
         reads, readers, outputs = self.reads, self.readers, self.outputs
@@ -258,7 +292,7 @@ class _Planner:
             if not controls or producer not in controls:
                 count = reads[producer] = reads.get(producer, 0) + 1
                 if count == readers.get(producer) and producer not in outputs:
-                    self.dead.add(producer)
+                    self.dead[producer] = None
 
     def _check_order(self, producer: str) -> None:
         """An input whose producer comes later in the graph could still become known."""
@@ -305,9 +339,9 @@ class _Planner:
             return [info.value for info in infos]  # the shape function knew them
         if ctx is None:
             ctx = NodeCtx(msg, inputs, self.limit)
-        args = []
+        args, reads = [], entry.value_inputs  # None: the kernel reads every input's value
         for index, info in enumerate(inputs):
-            if not entry.reads_value(index):
+            if reads is not None and index not in reads:
                 value = placeholder_array(info)
                 if value is None:
                     return None
@@ -335,10 +369,9 @@ class _Planner:
             msg = self.constants[name].proto
             tensor = const_tensor(msg)
             found = self.headers[name] = (tensor_info(tensor, self.limit), tensor)
-            self.readers[name] = len(self.graph.readers(name))
-            inputs = msg.input
-            if inputs:
-                held = [t[1:] for t in inputs[:] if t.startswith("^")]
+            self.readers[name] = self.graph.reader_count(name)
+            if name in self.waiting:  # a Const can only have control inputs
+                held = [t[1:] for t in msg.input[:] if t.startswith("^")]
                 if held:
                     self.held[name] = held
         return found
@@ -380,10 +413,10 @@ def _given_dims(entry, inputs: list) -> TensorInfo | None:
     return new_record(TensorInfo, (source.dtype, dims, None, None))
 
 
-def _used_ports(graph, name: str, users: list[str]) -> list[int]:
-    """Data output ports of ``name`` that ``users`` read (multi-output nodes only)."""
+def _used_ports(graph, name: str) -> list[int]:
+    """Data output ports of ``name`` that its readers read (multi-output nodes only)."""
     ports = set()
-    for user in users:
+    for user in graph.readers(name):
         for text in graph.get(user).proto.input:
             if not text.startswith("^"):
                 producer, port = split_ref(text)
@@ -401,19 +434,21 @@ class _Rewriter:
         self.outputs = planner.outputs
         self.readers = planner.readers
         self.dead = planner.dead
-        self.log = planner.log
+        self.entries = planner.log
         self.renamed: dict[str, str] = {}  # multi-output node -> its first new Const
         # Without control edges around the folds (most graphs) there is nothing to carry.
         self.controls = self._controls(planner.held) \
             if planner.controlled or planner.held else {}
 
-    def run(self) -> list[dict]:
+    def run(self) -> dict[str, list]:
+        """Rewrites the graph; returns the new Consts of each multi-output node."""
         if not self.folds:
-            return []
+            return {}
         dead, controls = self.dead, self.controls
         created = self._split_multi_output()
         doomed = [c for consts in created.values() for c in consts if self._unread(c.name)]
         adopters, donors = [], set()
+        cleared = []  # folded nodes that stay without inputs: cleared with the removal
         for name, fold in self.folds.items():
             if name in dead:  # multi-output folds included
                 continue
@@ -425,24 +460,29 @@ class _Rewriter:
                     self._adopt(name, fold, source)  # Identity(Const): at once
                 else:  # the donor still has readers to remove first
                     adopters.append((name, fold))
-                    node.set_inputs([])
+                    cleared.append(name)
                 continue
             msg = node.proto
             msg.ClearField("attr")
-            tensor = msg.attr["value"].tensor
             if isinstance(value, _Stored):  # copy the stored bytes under the new shape
+                tensor = msg.attr["value"].tensor
                 tensor.CopyFrom(value.tensor)
                 _set_dims(tensor, value.shape)
+                msg.attr["dtype"].type = tensor.dtype
+                node.op = ops.CONST_OP
             else:
-                write_array(tensor, value, fold.infos[0].dtype)
-            msg.attr["dtype"].type = tensor.dtype
-            node.op = ops.CONST_OP
-            node.set_inputs(self._control_refs(controls.get(name, ())))
-        doomed.extend(dead - donors)  # by name: Graph.remove's cheapest form
-        self.graph.remove(doomed)
+                node.op = ops.CONST_OP  # before make_const sets it: the graph hears of it
+                make_const(msg, value, fold.infos[0].dtype)
+            refs = self._control_refs(controls[name]) if name in controls else None
+            if refs:
+                node.set_inputs(refs)
+            else:
+                cleared.append(name)
+        doomed.extend(dead.keys() - donors)  # by name: Graph.remove's cheapest form
+        self.graph.remove_batch(doomed, cleared)
         for name, fold in adopters:
             self._adopt(name, fold, fold.values[0].source)
-        return self._log(created)
+        return created
 
     def _unread(self, name: str) -> bool:
         """Whether only folded nodes read ``name``, and through data edges only."""
@@ -514,12 +554,19 @@ class _Rewriter:
                 if refs:
                     node.set_inputs(refs)
 
-    def _log(self, created: dict) -> list[dict]:
+    def report(self, created: dict) -> FoldReport:
+        dead = self.dead
+        new = [const.name for consts in created.values() for const in consts]
+        changed = [name for name in self.folds if name not in dead]  # multi-output: dead
+        singles = len(self.folds) - len(created)
+        return new_record(FoldReport, (new, changed, list(dead), singles + len(new)))
+
+    def log(self, created: dict) -> list[dict]:
         """The planner's entries, with one per new Const for each multi-output node."""
         if not created:
-            return self.log
+            return self.entries
         log = []
-        for item in self.log:
+        for item in self.entries:
             if type(item) is dict:
                 log.append(item)
                 continue
@@ -541,4 +588,4 @@ def _entry(name: str, op: str, info) -> dict:
     return {"node": name, "op": op, "shape": list(info.shape), "dtype": dtype_name(info.dtype)}
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "fold_constants"]
+__all__ = ["DEFAULT_MAX_BYTES", "FoldReport", "fold_constants", "fold_report"]

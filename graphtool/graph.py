@@ -365,6 +365,12 @@ class Graph:
             return []
         return list(filter(self._nodes.__contains__, users))  # no comprehension frame
 
+    def reader_count(self, name: str) -> int:
+        """How many nodes read node ``name`` (data or control): ``len(readers(name))``
+        without the list (readers in the index are nodes of the graph)."""
+        users = self._consumers.get(name)
+        return len(users) if users else 0
+
     def downstream(self, seeds: Iterable[str], steps: int) -> set[str]:
         """Names of the nodes at most ``steps`` edges (data or control) downstream of
         ``seeds``, the seeds in the graph included."""
@@ -566,7 +572,51 @@ class Graph:
 
         Returns the names of the nodes left that fed the removed ones.
         """
-        doomed, table, consumers = {}, self._nodes, self._consumers
+        doomed = self._doomed(nodes)
+        names = doomed.keys()
+        consumers = self._consumers
+        for name in names:
+            users = consumers.get(name)
+            if users and not users.keys() <= names:  # a set test in C, per node
+                self._refuse_removal(name, users, doomed)
+        producers = set()
+        self._take_out(doomed, producers)
+        table = self._nodes
+        return set(filter(table.__contains__, producers))  # no comprehension frame
+
+    def remove_batch(self, nodes, clear=()) -> None:
+        """``remove(nodes)`` for a batch that feeds itself, as folding leaves it, after
+        the nodes named in ``clear`` (which stay, as sources) lose all their inputs.
+
+        Their edges from removed producers are not undone one by one: those producers'
+        consumer entries go whole.  No set of the producers left is built."""
+        doomed = self._doomed([nodes])
+        table, consumers, controlled = self._nodes, self._consumers, self._controlled
+        for name in clear:
+            node = table.get(name) or self.node(name)
+            field = node._check().input
+            inputs = field[:]
+            if not inputs:
+                continue
+            del field[:]
+            for producer in _producers(inputs):
+                if producer not in doomed:
+                    counts = consumers.get(producer)
+                    if counts is not None:
+                        counts.pop(name, None)
+            if controlled:
+                controlled.pop(name, None)
+        # The cleared nodes are still listed as readers of their removed producers.
+        allowed = doomed.keys() | set(clear) if clear else doomed.keys()
+        for name in doomed:
+            users = consumers.get(name)
+            if users and not users.keys() <= allowed:  # a set test in C, per node
+                self._refuse_removal(name, [u for u in users if u not in allowed], doomed)
+        self._take_out(doomed, None)
+
+    def _doomed(self, nodes) -> dict:
+        """Name -> Node of the nodes ``remove`` is given (Nodes or names, or lists of them)."""
+        doomed, table = {}, self._nodes
         for n in nodes:
             for item in (n if isinstance(n, (list, tuple, set)) else [n]):
                 node = table.get(item) if type(item) is str else None
@@ -577,19 +627,30 @@ class Graph:
                 if not node._alive:
                     node._check()
                 doomed[node._msg.name] = node
-        names = doomed.keys()
-        for name in names:
-            users = consumers.get(name)
-            if users and not users.keys() <= names:  # a set test in C, per node
-                others = sorted(u for u in users if u not in doomed)
-                raise GraphtoolError(
-                    f"cannot remove {name!r}: still used by {others[:5]}; "
-                    "rewire them first (replace_all_uses or bypass)")
-        producers = set()
+        return doomed
+
+    @staticmethod
+    def _refuse_removal(name: str, users, doomed: dict) -> None:
+        others = sorted(u for u in users if u not in doomed)
+        raise GraphtoolError(
+            f"cannot remove {name!r}: still used by {others[:5]}; "
+            "rewire them first (replace_all_uses or bypass)")
+
+    def _take_out(self, doomed: dict, producers: set | None) -> None:
+        """Take the ``doomed`` nodes (name -> Node, no outside readers) out of the graph;
+        their producers go into ``producers`` when given.  An edge between two doomed
+        nodes needs no unlinking: the producer's consumer entry goes whole."""
+        table, consumers = self._nodes, self._consumers
         for name, node in doomed.items():
             inputs = node._msg.input[:]  # left in the dropped NodeDef: nothing reads it again
             if inputs:  # sources (Consts, most of a batch) have no edges to undo
-                producers.update(self._unlink(name, inputs))
+                for producer in _producers(inputs):
+                    if producer not in doomed:
+                        counts = consumers.get(producer)
+                        if counts is not None:
+                            counts.pop(name, None)  # every edge of the node from it
+                        if producers is not None:
+                            producers.add(producer)
             del table[name]
             consumers.pop(name, None)
             node._alive = False
@@ -605,7 +666,6 @@ class Graph:
         if observer is not None:
             for name, node in doomed.items():
                 observer.removed(name, node._msg.op)
-        return set(filter(table.__contains__, producers))  # no comprehension frame
 
     def replace_all_uses(self, old: str, new: str) -> int:
         """Rewire every reader of tensor ``old`` to tensor ``new``; returns the count.

@@ -140,7 +140,26 @@ def const_def(name: str, array, dtype=None):
     than setting both attrs field by field."""
     array = np.asarray(array)
     dt = array_dtype(array, dtype)
-    key = (dt, array.shape)
+    msg = NodeDef()
+    msg.CopyFrom(_const_template(dt, array.shape))
+    msg.name = name
+    write_values(msg.attr["value"].tensor, array, dt)
+    return msg
+
+
+def make_const(msg, array, dtype) -> None:
+    """Turn NodeDef ``msg``, whose attrs are cleared, into a Const holding ``array``, with
+    the attrs ``const_def`` writes: merged from the cached template of its dtype and
+    shape in one go.  Its op becomes Const too (set it through ``Node.op`` first, so the
+    graph hears of it); name, inputs and device stay."""
+    array = np.asarray(array)
+    dt = array_dtype(array, dtype)
+    msg.MergeFrom(_const_template(dt, array.shape))
+    write_values(msg.attr["value"].tensor, array, dt)
+
+
+def _const_template(dt: DType, shape: tuple):
+    key = (dt, shape)
     template = _CONSTS.get(key)
     if template is None:
         if len(_CONSTS) >= 4096:  # bounded, like _SHAPES
@@ -148,13 +167,9 @@ def const_def(name: str, array, dtype=None):
         template = _CONSTS[key] = NodeDef(op="Const")
         tensor = template.attr["value"].tensor
         tensor.dtype = int(dt)
-        tensor.tensor_shape.CopyFrom(array_shape(array.shape))
+        tensor.tensor_shape.CopyFrom(array_shape(shape))
         template.attr["dtype"].type = int(dt)
-    msg = NodeDef()
-    msg.CopyFrom(template)
-    msg.name = name
-    write_values(msg.attr["value"].tensor, array, dt)
-    return msg
+    return template
 
 
 def write_values(tensor, array: np.ndarray, dt: DType) -> None:

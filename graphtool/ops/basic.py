@@ -38,6 +38,13 @@ def tensor_info(tensor, value_limit: int) -> TensorInfo:
     if shape is None or math.prod(shape) > value_limit:
         return new_record(TensorInfo, (dtype, shape, None, None))
     if shape and dtype not in _INTEGERS:  # small weights: seldom twice the same
+        np_dtype = _FLOATS.get(dtype)
+        if np_dtype is not None:
+            content = tensor.tensor_content
+            if content and len(content) == math.prod(shape) * np_dtype.itemsize:
+                # read-only already: a view of immutable bytes (decode's common case)
+                value = np.frombuffer(content, np_dtype).reshape(shape)
+                return new_record(TensorInfo, (dtype, shape, value, None))
         return _small_info(tensor, dtype, shape)
     # Scalars, axes and shape vectors repeat all over a graph: remembered by their bytes,
     # whose serializing costs a fifth of the decoding.
@@ -59,6 +66,8 @@ def _small_info(tensor, dtype: DType, shape: tuple) -> TensorInfo:
 
 
 _INTEGERS = frozenset(d for d in DType if d.name.startswith(("int", "uint")))
+# Weight dtypes -> numpy dtype, for tensor_info's view of tensor_content.
+_FLOATS = {DType.float32: np.dtype(np.float32), DType.float64: np.dtype(np.float64)}
 _SMALL: dict = {}  # serialized TensorProto -> TensorInfo (values read-only, so shared)
 _SMALL_MAX = 1 << 14
 
@@ -70,10 +79,10 @@ def _const_kernel(ctx: Ctx):
 
 def const_tensor(msg):
     """The TensorProto of a Const's NodeDef."""
-    attrs = msg.attr
-    if "value" not in attrs:
+    held = msg.attr.get("value")  # one lookup
+    if held is None:
         raise GraphtoolError(f"node {msg.name!r} (Const) has no attr 'value'")
-    return attrs["value"].tensor
+    return held.tensor
 
 
 def _const_node_info(msg, value_limit: int) -> TensorInfo:

@@ -13,8 +13,8 @@ import math
 import numpy as np
 
 from graphtool.dtypes import DType, as_dtype, to_numpy
-from graphtool.ops.context import CannotEvaluate, Ctx
-from graphtool.ops.numeric import is_half
+from graphtool.ops.context import CannotEvaluate, Ctx, TensorInfo, new_record
+from graphtool.ops.numeric import PLAIN, is_half
 from graphtool.ops.numeric import widened as _wide
 from graphtool.ops.registry import family
 from graphtool.ops.shapefns import broadcast, merge_shapes, out, same_as
@@ -63,9 +63,14 @@ UNARY = {
     "Square": np.square,
     "Sign": np.sign,
 }
+def _unary_kernel(fn):
+    """Most inputs are float32: computed at once, without the widening wrapper's checks."""
+    wide = _wide(fn)
+    return lambda ctx, x: fn(x) if x.dtype in PLAIN else wide(x)
+
+
 for _name, _fn in UNARY.items():
-    define(_name, shape=same_as(0), kernel=(lambda fn: lambda ctx, x: fn(x))(_wide(_fn)),
-           partial=_name == "Neg")
+    define(_name, shape=same_as(0), kernel=_unary_kernel(_fn), partial=_name == "Neg")
 
 
 def _reciprocal(ctx: Ctx, x):
@@ -145,15 +150,29 @@ _NATIVE_HALF = {"FloorDiv", "FloorMod", "TruncateDiv", "TruncateMod", "Mod"}
 
 def _broadcast_shape(dtype=None):
     def shape(ctx: Ctx):
-        result = broadcast(ctx, ctx.shape(0), ctx.shape(1))
-        return out(dtype if dtype is not None else ctx.out_dtype(), result)
+        inputs = ctx.inputs
+        if len(inputs) != 2:
+            result = broadcast(ctx, ctx.shape(0), ctx.shape(1))
+            return out(dtype if dtype is not None else ctx.out_dtype(), result)
+        # Both inputs read once (most nodes of most graphs go through here).
+        x, y = inputs
+        result = broadcast(ctx, x.shape, y.shape)
+        kind = dtype if dtype is not None else x.dtype if x.dtype is not None else \
+            ctx.out_dtype()
+        return new_record(TensorInfo, (kind, result, None, None))
     return shape
 
 
 def _binary_kernel(fn, native: bool):
-    """Partially known vectors arrive as object arrays: no half-precision widening."""
+    """Partially known vectors arrive as object arrays: no half-precision widening.
+    Most inputs are float32: computed at once, without the widening wrapper's checks."""
     wide = fn if native else _wide(fn)
-    return lambda ctx, x, y: fn(x, y) if x.dtype.kind == "O" or y.dtype.kind == "O" else wide(x, y)
+
+    def kernel(ctx, x, y):
+        if x.dtype in PLAIN and y.dtype in PLAIN or x.dtype.kind == "O" or y.dtype.kind == "O":
+            return fn(x, y)
+        return wide(x, y)
+    return kernel
 
 
 for _name, _fn in BINARY.items():

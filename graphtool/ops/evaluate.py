@@ -15,6 +15,7 @@ from graphtool.ops.registry import OpDef, get
 # What a kernel raises when it cannot compute a value: the node is then not folded.
 EVAL_ERRORS = (CannotEvaluate, ArithmeticError, ValueError, TypeError, IndexError)
 _NO_NUMPY = {DType.resource, DType.variant}
+_WANT: dict = {}  # DType -> numpy dtype, for run_kernel's casts
 
 
 class _Unknown:
@@ -99,7 +100,9 @@ def run_kernel(opdef: OpDef, ctx: Ctx, args: list, expected: list[TensorInfo] | 
             continue
         dtype, shape = expected[k].dtype, expected[k].shape
         if dtype is not None and dtype not in _NO_NUMPY:
-            want = to_numpy(dtype)
+            want = _WANT.get(dtype)
+            if want is None:
+                want = _WANT[dtype] = to_numpy(dtype)
             if array.dtype is not want and array.dtype != want:  # built-in dtypes are singletons
                 array = array.astype(want)
         if shape is not None and array.shape != shape and not _fits(array.shape, shape):

@@ -6,6 +6,10 @@ import functools
 import numpy as np
 
 _FLOAT16 = frozenset([np.dtype(np.float16)])  # a hash lookup: cheaper than comparing dtypes
+# Dtypes computed as they are: neither half precision (widened) nor object (partial values).
+PLAIN = frozenset(np.dtype(t) for t in (
+    np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+    np.uint32, np.uint64, np.bool_, np.complex64, np.complex128))
 
 
 def is_half(dtype: np.dtype) -> bool:

@@ -82,22 +82,18 @@ def run_action(name: str, graph, ctx: ActionContext, args: dict) -> dict:
 def fold_constants(graph, ctx, max_bytes: int = 64 << 20, input_shapes: dict | None = None):
     """Fold every subgraph whose inputs are known (graphtool.fold) into Consts."""
     try:
-        from graphtool.fold import fold_constants as fold
+        from graphtool.fold import fold_report
     except ImportError:
         raise GraphtoolError("the fold_constants action needs graphtool.fold, which this "
                              "installation does not have") from None
     from graphtool.analysis.shapes import infer_shapes
 
-    before = set(graph.names())
     shapes = infer_shapes(graph, input_shapes or ctx.input_shapes, lazy=True)
-    folded = fold(graph, max_bytes=max_bytes, shapes=shapes)
+    # The fold names what it changed: no set of every name before and after.
+    report = fold_report(graph, shapes, max_bytes=max_bytes)
     ctx.handoff[SHAPES_HANDOFF] = shapes
-    written = [e["node"] for e in folded or [] if isinstance(e, dict) and "node" in e]
-    # No second set of every name: on a 1M-node graph each costs a tenth of a second.
-    return {"created": [n for n in written if n not in before],
-            "removed": sorted(before.difference(graph.names())),
-            "changed": [n for n in written if n in before and n in graph],
-            "folded": len(written)}
+    return {"created": report.created, "removed": sorted(report.removed),
+            "changed": report.changed, "folded": report.folded}
 
 
 @register_action("inline_functions")
