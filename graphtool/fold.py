@@ -478,7 +478,7 @@ class _Rewriter:
                 node.set_inputs(refs)
             else:
                 cleared.append(name)
-        doomed.extend(dead.keys() - donors)  # by name: Graph.remove's cheapest form
+        doomed.extend([name for name in dead if name not in donors])  # in graph order, by name
         self.graph.remove_batch(doomed, cleared)
         for name, fold in adopters:
             self._adopt(name, fold, fold.values[0].source)

@@ -640,9 +640,10 @@ class Graph:
         """Take the ``doomed`` nodes (name -> Node, no outside readers) out of the graph;
         their producers go into ``producers`` when given.  An edge between two doomed
         nodes needs no unlinking: the producer's consumer entry goes whole."""
-        table, consumers = self._nodes, self._consumers
+        table, consumers, observer = self._nodes, self._consumers, self._observer
         for name, node in doomed.items():
-            inputs = node._msg.input[:]  # left in the dropped NodeDef: nothing reads it again
+            msg = node._msg
+            inputs = msg.input[:]  # left in the dropped NodeDef: nothing reads it again
             if inputs:  # sources (Consts, most of a batch) have no edges to undo
                 for producer in _producers(inputs):
                     if producer not in doomed:
@@ -654,6 +655,8 @@ class Graph:
             del table[name]
             consumers.pop(name, None)
             node._alive = False
+            if observer is not None:  # while the node is at hand: a big batch is out of cache
+                observer.removed(name, msg.op)
         controlled = self._controlled
         if controlled:
             for name in doomed:
@@ -662,10 +665,6 @@ class Graph:
         if outputs is not None and not doomed.keys().isdisjoint(map(producer_name, outputs)):
             self._outputs = [o for o in outputs if producer_name(o) not in doomed]
         self._order_changed = True
-        observer = self._observer
-        if observer is not None:
-            for name, node in doomed.items():
-                observer.removed(name, node._msg.op)
 
     def replace_all_uses(self, old: str, new: str) -> int:
         """Rewire every reader of tensor ``old`` to tensor ``new``; returns the count.
