@@ -363,6 +363,15 @@ class Graph:
             return []
         return list(filter(self._nodes.__contains__, users))  # no comprehension frame
 
+    def reader_count(self, name: str) -> int:
+        """How many nodes read node ``name`` (data or control): ``len(readers(name))``
+        without the list."""
+        users = self._consumers.get(name)
+        if not users:
+            return 0
+        nodes = self._nodes
+        return sum(1 for u in users if u in nodes)
+
     def downstream(self, seeds: Iterable[str], steps: int) -> set[str]:
         """Names of the nodes at most ``steps`` edges (data or control) downstream of
         ``seeds``, the seeds in the graph included."""
