@@ -252,7 +252,10 @@ def apply(rep: Replacement, match, edit: Edit, env, control: str) -> None:
     controls = _outside_controls(graph, matched) if control == "keep" else []
     inner = len(matched) > 1  # nodes besides the root, whose readers the replacement rewires
     if rep.kind == "bypass":
-        target = _tensor_ref(rep.target, match, {})[0]
+        ref = rep.target
+        target = match.tensor(ref.name)
+        if ref.port:
+            target = f"{target}:{ref.port}"
         was_output = _bypass(match, target, edit, controls)
         if inner:
             _retarget_controls(edit, match, target.split(":")[0], control)
