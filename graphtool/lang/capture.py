@@ -13,7 +13,7 @@ from graphtool.attrs import shape_of
 from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.graph import parse_ref
-from graphtool.tensors import header_value, to_array
+from graphtool.tensors import header_value
 
 
 _UNSET = object()
@@ -102,8 +102,9 @@ class Capture:
             # is_const checked the value attr: its tensor is read without asking again
             tensor = self.node.proto.attr["value"].tensor
             shape = self._shape  # once a condition has read it from this header, not again
-            self._value = to_array(tensor) if shape is _UNSET else header_value(
-                tensor, as_dtype(tensor.dtype), shape)
+            if shape is _UNSET:  # the header's shape, remembered by its bytes
+                shape = shape_of(tensor.tensor_shape)
+            self._value = header_value(tensor, as_dtype(tensor.dtype), shape)
         return self._value
 
     def static_dtype(self) -> DType | None:

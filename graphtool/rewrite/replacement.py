@@ -442,6 +442,9 @@ def _attr(computed: Computed, env) -> AttrValue:
     return attr_codec.encode(value)
 
 
+_DTYPES: dict = {}  # numpy dtype -> DType: as_dtype's numpy path costs an import and a parse
+
+
 def _tensor(node: NewNode, env) -> tuple[np.ndarray, DType]:
     raw = value_of(node.const.evaluate(env))
     if isinstance(raw, (list, tuple)):
@@ -460,7 +463,9 @@ def _tensor(node: NewNode, env) -> tuple[np.ndarray, DType]:
     elif python_value and kind in "fi":
         dtype = DType.float32 if kind == "f" else DType.int32
     else:
-        dtype = as_dtype(array.dtype)
+        dtype = _DTYPES.get(array.dtype)
+        if dtype is None:
+            dtype = _DTYPES[array.dtype] = as_dtype(array.dtype)
     array = array.astype(to_numpy(dtype), copy=False)
     declared = node.shape
     if isinstance(declared, Computed):
