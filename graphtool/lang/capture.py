@@ -13,7 +13,7 @@ from graphtool.attrs import shape_of
 from graphtool.dtypes import DType, as_dtype
 from graphtool.errors import GraphtoolError
 from graphtool.graph import parse_ref
-from graphtool.tensors import header_value, to_array
+from graphtool.tensors import header_value
 
 
 _UNSET = object()
@@ -39,7 +39,8 @@ def holds_constant(msg) -> bool:
 class Capture:
     """Output ``tensor`` (``name`` or ``name:port``) of the graph, bound to capture ``name``."""
 
-    __slots__ = ("name", "graph", "tensor", "_value", "_node", "_const", "_shape", "_attrs")
+    __slots__ = ("name", "graph", "tensor", "_value", "_node", "_const", "_held", "_shape",
+                 "_attrs")
 
     def __init__(self, name: str, graph, tensor: str):
         self.name = name
@@ -48,6 +49,7 @@ class Capture:
         self._value = None
         self._node = None
         self._const = None   # is_const, once asked
+        self._held = None    # the constant's TensorProto, found by is_const
         self._shape = _UNSET  # static_shape(), once asked (rewrites keep shapes)
         self._attrs = None    # decoded attrs, key -> value, as asked
 
@@ -87,7 +89,9 @@ class Capture:
     def is_const(self) -> bool:
         """Whether the node holds a constant tensor (a ``value`` attr and no data inputs)."""
         if self._const is None or not self._node.alive:
-            self._const = holds_constant(self.node.proto)
+            # the TensorProto is kept: value, dtype and shape read it without asking again
+            held = self._held = constant_tensor(self.node.proto)
+            self._const = held is not None
         return self._const
 
     @property
@@ -99,17 +103,17 @@ class Capture:
                 raise GraphtoolError(
                     f"capture {self.name!r} is node {node.name!r} ({node.op}), not a constant, "
                     "so it has no value; check is_const(...) in where: or run fold_constants")
-            # is_const checked the value attr: its tensor is read without asking again
-            tensor = self.node.proto.attr["value"].tensor
+            tensor = self._held
             shape = self._shape  # once a condition has read it from this header, not again
-            self._value = to_array(tensor) if shape is _UNSET else header_value(
-                tensor, as_dtype(tensor.dtype), shape)
+            if shape is _UNSET:  # the header's shape, remembered by its bytes
+                shape = shape_of(tensor.tensor_shape)
+            self._value = header_value(tensor, as_dtype(tensor.dtype), shape)
         return self._value
 
     def static_dtype(self) -> DType | None:
         """The element type without decoding: a constant's tensor, else a ``T``/``dtype`` attr."""
         if self.is_const:
-            return DType(self.node.proto.attr["value"].tensor.dtype)
+            return DType(self._held.dtype)
         for key in ("T", "dtype"):
             value = self.attr(key, None)
             if value is not None:
@@ -132,7 +136,7 @@ class Capture:
         if self.is_const:
             if self._value is not None:
                 return self._value.shape
-            return shape_of(self.node.proto.attr["value"].tensor.tensor_shape)  # no decoding
+            return shape_of(self._held.tensor_shape)  # no decoding
         attr = self.node.proto.attr
         port = self.port
         if "_output_shapes" in attr:  # read straight from the list: asked for every match

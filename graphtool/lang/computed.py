@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from graphtool.errors import GraphtoolError
+from graphtool.lang.capture import Capture
 from graphtool.lang.expr import Expression, truth
 from graphtool.lang.functions import helper
 from graphtool.lang.source import SourceMap
@@ -124,13 +125,25 @@ def compile_condition(data, smap: SourceMap, path, names) -> Computed:
 
 
 class Scope(dict):
-    """Captures of one match plus its ``let:`` values, each computed on first use."""
+    """Captures of one match plus its ``let:`` values, each made on first use: most
+    candidates fail a condition after reading two or three of their captures."""
 
-    def __init__(self, captures: Mapping, lets: Mapping):
-        super().__init__(captures)
+    def __init__(self, graph, bound: Mapping, lets: Mapping):
+        """``bound`` maps capture names to a tensor (a Capture) or a list of them."""
+        super().__init__()
+        self._graph = graph
+        self._bound = bound
         self._lets = lets
 
     def __missing__(self, key):
+        tensor = self._bound.get(key)
+        if tensor is not None:
+            if type(tensor) is str:
+                value = Capture(key, self._graph, tensor)
+            else:
+                value = [Capture(key, self._graph, t) for t in tensor]
+            self[key] = value
+            return value
         computed = self._lets.get(key)
         if computed is None:
             raise KeyError(key)

@@ -102,7 +102,8 @@ def value(x):
 
 def num_consumers(x) -> int:
     """How many nodes read the captured node (data or control)."""
-    return len(_capture(x, "num_consumers").node.consumers)
+    node = _capture(x, "num_consumers").node
+    return node.graph.reader_count(node.name)  # a count from the consumer index, no Node list
 
 
 def dtype(x) -> DType:

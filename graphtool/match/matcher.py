@@ -67,7 +67,10 @@ class Match:
     def scope(self, graph, lets):
         """Captures and lazily computed lets, shared by conditions and the replacement."""
         if self._scope is None:
-            self._scope = Scope(self.env(graph), lets)
+            bound = dict(self.nodes)
+            bound.update(self.tensors)
+            bound.update(self.rests)
+            self._scope = Scope(graph, bound, lets)
         return self._scope
 
     def bindings(self) -> dict:
@@ -216,9 +219,12 @@ class Matcher:
                 found = self._snapshot(node.name)
                 if self.structural:
                     return found
-                reason = self._conditions(found.scope(self.graph, self.lets)) \
+                failed = self._failed(found.scope(self.graph, self.lets)) \
                     if self.conditions else None
-                reason = reason or self._containment(found, outputs)
+                if failed is not None:
+                    self._fail(None, lambda: f"where: {self.describe_condition(failed)} is false")
+                    continue
+                reason = self._containment(found, outputs)
                 if reason is None:
                     return found
                 self._fail(reason[0], lambda: reason[1])
@@ -239,11 +245,16 @@ class Matcher:
                 continue
             scope = None
             if self.conditions and not self.structural:
-                # The captures straight from the bindings: most candidates fail here, and
-                # the Match is built only for those that pass (it shares the scope).
-                scope = Scope({name: Capture(name, graph, value) for name, value in bind.items()},
-                              self.lets)
-                if self._conditions(scope) is not None:
+                # The captures straight from the bindings, each made when first read: most
+                # candidates fail here, and the Match is built only for those that pass
+                # (it shares the scope).
+                scope = Scope(graph, bind, self.lets)
+                for condition in self.conditions:
+                    if not condition.holds(scope):
+                        break
+                else:
+                    condition = None
+                if condition is not None:
                     continue
             found = self._snapshot(node.name)
             found._scope = scope
@@ -323,11 +334,12 @@ class Matcher:
         return Match(root, nodes, tensors, rests)
 
     # -- checks after a structural match ------------------------------------
-    def _conditions(self, env):
-        """None when every condition holds in ``env`` (the match's scope), else why not."""
+    def _failed(self, env):
+        """The first condition that does not hold in ``env`` (the match's scope), or None;
+        only ``explain`` describes it."""
         for condition in self.conditions:
             if not condition.holds(env):
-                return None, f"where: {self.describe_condition(condition)} is false"
+                return condition
         return None
 
     def _containment(self, found: Match, outputs):

@@ -222,9 +222,14 @@ class Edit:
         graph, outputs = self.graph, self.outputs
         pending = [n for n in dict.fromkeys(names) if n not in outputs and n in graph]
         if len(pending) == 1:  # the common case: one node (bypassed, or a rebuilt pattern's rest)
-            if graph.has_consumers(pending[0]):
+            name = pending[0]
+            if graph.has_consumers(name):
                 return []
-            self.remove(pending)
+            # remove() without its name lookup: ``name`` is a node of the graph
+            self.seeds.update(graph.remove(pending))
+            self.removed[name] = None
+            self.created.pop(name, None)
+            self.changed.pop(name, None)
             return pending
         # Readers are read once; the walk goes readers first (a match lists producers
         # before readers), so a chain dies in one pass; a pass that leaves none alive

@@ -252,7 +252,10 @@ def apply(rep: Replacement, match, edit: Edit, env, control: str) -> None:
     controls = _outside_controls(graph, matched) if control == "keep" else []
     inner = len(matched) > 1  # nodes besides the root, whose readers the replacement rewires
     if rep.kind == "bypass":
-        target = _tensor_ref(rep.target, match, {})[0]
+        ref = rep.target
+        target = match.tensor(ref.name)
+        if ref.port:
+            target = f"{target}:{ref.port}"
         was_output = _bypass(match, target, edit, controls)
         if inner:
             _retarget_controls(edit, match, target.split(":")[0], control)
@@ -439,6 +442,9 @@ def _attr(computed: Computed, env) -> AttrValue:
     return attr_codec.encode(value)
 
 
+_DTYPES: dict = {}  # numpy dtype -> DType: as_dtype's numpy path costs an import and a parse
+
+
 def _tensor(node: NewNode, env) -> tuple[np.ndarray, DType]:
     raw = value_of(node.const.evaluate(env))
     if isinstance(raw, (list, tuple)):
@@ -457,7 +463,9 @@ def _tensor(node: NewNode, env) -> tuple[np.ndarray, DType]:
     elif python_value and kind in "fi":
         dtype = DType.float32 if kind == "f" else DType.int32
     else:
-        dtype = as_dtype(array.dtype)
+        dtype = _DTYPES.get(array.dtype)
+        if dtype is None:
+            dtype = _DTYPES[array.dtype] = as_dtype(array.dtype)
     array = array.astype(to_numpy(dtype), copy=False)
     declared = node.shape
     if isinstance(declared, Computed):
