@@ -208,8 +208,11 @@ class Edit:
     def remove(self, names) -> None:
         """Remove nodes that nothing outside the set reads."""
         graph = self.graph
-        names = [graph.node(n).name for n in names]
-        self.seeds.update(graph.remove(names))  # by name: Graph.remove's cheapest form
+        self._remove_nodes([graph.node(n).name for n in names])
+
+    def _remove_nodes(self, names: list[str]) -> None:
+        """``remove`` for names that are nodes of the graph (no lookup)."""
+        self.seeds.update(self.graph.remove(names))  # by name: Graph.remove's cheapest form
         removed, created, changed = self.removed, self.created, self.changed
         for name in names:
             removed[name] = None
@@ -222,14 +225,9 @@ class Edit:
         graph, outputs = self.graph, self.outputs
         pending = [n for n in dict.fromkeys(names) if n not in outputs and n in graph]
         if len(pending) == 1:  # the common case: one node (bypassed, or a rebuilt pattern's rest)
-            name = pending[0]
-            if graph.has_consumers(name):
+            if graph.has_consumers(pending[0]):
                 return []
-            # remove() without its name lookup: ``name`` is a node of the graph
-            self.seeds.update(graph.remove(pending))
-            self.removed[name] = None
-            self.created.pop(name, None)
-            self.changed.pop(name, None)
+            self._remove_nodes(pending)
             return pending
         # Readers are read once; the walk goes readers first (a match lists producers
         # before readers), so a chain dies in one pass; a pass that leaves none alive
@@ -245,7 +243,7 @@ class Edit:
                 break
         gone = [n for n in pending if n in dead]
         if gone:
-            self.remove(gone)
+            self._remove_nodes(gone)
         return gone
 
     # -- results ------------------------------------------------------------
