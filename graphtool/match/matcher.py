@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from itertools import permutations, product
 
 from graphtool.graph import data_only, split_ref
-from graphtool.lang.capture import Capture
 from graphtool.lang.computed import Scope
 from graphtool.match.pattern import Pattern, PatternNode
 
@@ -55,22 +54,10 @@ class Match:
             self._matched = list(dict.fromkeys(self.nodes.values()))
         return self._matched
 
-    def env(self, graph) -> dict:
-        """Capture name -> Capture (or list of Captures), for expressions."""
-        env = {name: Capture(name, graph, node) for name, node in self.nodes.items()}
-        for name, tensor in self.tensors.items():
-            env[name] = Capture(name, graph, tensor)
-        for name, tensors in self.rests.items():
-            env[name] = [Capture(name, graph, t) for t in tensors]
-        return env
-
     def scope(self, graph, lets):
         """Captures and lazily computed lets, shared by conditions and the replacement."""
         if self._scope is None:
-            bound = dict(self.nodes)
-            bound.update(self.tensors)
-            bound.update(self.rests)
-            self._scope = Scope(graph, bound, lets)
+            self._scope = Scope(graph, self.bindings(), lets)
         return self._scope
 
     def bindings(self) -> dict:
@@ -249,12 +236,7 @@ class Matcher:
                 # candidates fail here, and the Match is built only for those that pass
                 # (it shares the scope).
                 scope = Scope(graph, bind, self.lets)
-                for condition in self.conditions:
-                    if not condition.holds(scope):
-                        break
-                else:
-                    condition = None
-                if condition is not None:
+                if self._failed(scope) is not None:
                     continue
             found = self._snapshot(node.name)
             found._scope = scope
