@@ -63,6 +63,8 @@ UNARY = {
     "Square": np.square,
     "Sign": np.sign,
 }
+
+
 def _unary_kernel(fn):
     """Most inputs are float32: computed at once, without the widening wrapper's checks."""
     wide = _wide(fn)
