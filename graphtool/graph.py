@@ -69,7 +69,11 @@ def split_ref(text: str) -> tuple[str, int]:
 
 def _tensor(text: str) -> tuple[str, int]:
     """``parse_ref(text)[:2]`` without building the tuple's class."""
-    return (text[1:], 0) if text.startswith("^") else split_ref(text)
+    if text.startswith("^"):
+        return text[1:], 0
+    if ":" not in text:  # a plain node name (a bypass, most rewires): nothing to parse
+        return text, 0
+    return split_ref(text)
 
 
 def producer_name(text: str) -> str:
@@ -683,15 +687,8 @@ class Graph:
         ``single_output``: node ``old`` is being bypassed, so a reader of any other output
         of it is refused, before anything changes (the readers' inputs are read once).
         """
-        # Plain node names (a bypass, most rewires) need no parsing.
-        if type(old) is str and ":" not in old and not old.startswith("^"):
-            old_node, old_port = old, 0
-        else:
-            old_node, old_port = _tensor(str(old))
-        if type(new) is str and ":" not in new and not new.startswith("^"):
-            new_node, new_port = new, 0
-        else:
-            new_node, new_port = _tensor(str(new))
+        old_node, old_port = _tensor(str(old))
+        new_node, new_port = _tensor(str(new))
         # The spellings of the old tensor, and what each becomes.
         data_forms = ({old_node, old_node + ":0"} if old_port == 0
                       else {f"{old_node}:{old_port}"})
