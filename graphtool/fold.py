@@ -464,14 +464,13 @@ class _Rewriter:
                 continue
             msg = node.proto
             msg.ClearField("attr")
+            node.op = ops.CONST_OP  # through the Node, before make_const: the graph hears of it
             if isinstance(value, _Stored):  # copy the stored bytes under the new shape
                 tensor = msg.attr["value"].tensor
                 tensor.CopyFrom(value.tensor)
                 _set_dims(tensor, value.shape)
                 msg.attr["dtype"].type = tensor.dtype
-                node.op = ops.CONST_OP
             else:
-                node.op = ops.CONST_OP  # before make_const sets it: the graph hears of it
                 make_const(msg, value, fold.infos[0].dtype)
             refs = self._control_refs(controls[name]) if name in controls else None
             if refs:
