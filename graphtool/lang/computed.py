@@ -129,7 +129,7 @@ class Scope(dict):
     candidates fail a condition after reading two or three of their captures."""
 
     def __init__(self, graph, bound: Mapping, lets: Mapping):
-        """``bound`` maps capture names to a tensor (a Capture) or a list of them."""
+        """``bound`` maps capture names to a tensor name, or a list of them (a rest)."""
         super().__init__()
         self._graph = graph
         self._bound = bound
